@@ -1,0 +1,54 @@
+/**
+ * One base error for everything portcullis raises on purpose. `code` is stable (tests and
+ * operators grep for it); `cause` keeps the underlying error. Errors become HTTP statuses
+ * only at the HTTP edge (src/proxy), never here.
+ */
+export type ErrorCode =
+  | 'CONFIG_INVALID'
+  | 'CONFIG_READ'
+  | 'CONFIG_RESTART_REQUIRED'
+  | 'USAGE'
+  | 'UPSTREAM_CONNECT'
+  | 'UPSTREAM_TIMEOUT'
+  | 'UPSTREAM_RESET'
+  | 'CLIENT_ABORTED'
+  | 'QUEUE_TIMEOUT'
+  | 'QUEUE_FULL'
+  | 'ABORTED';
+
+export class PortcullisError extends Error {
+  readonly code: ErrorCode;
+  constructor(code: ErrorCode, message: string, options?: { cause?: unknown }) {
+    super(message, options);
+    this.name = 'PortcullisError';
+    this.code = code;
+  }
+}
+
+/** One problem in a config file: where it is (`routes[2].inflight.max`, line:column when known) and what is wrong. */
+export interface ConfigProblem {
+  path: string;
+  message: string;
+  line?: number;
+  column?: number;
+}
+
+export class ConfigError extends PortcullisError {
+  readonly problems: readonly ConfigProblem[];
+  readonly source: string;
+  constructor(source: string, problems: readonly ConfigProblem[], options?: { cause?: unknown }) {
+    super('CONFIG_INVALID', `${source}: ${problems.length} problem(s)\n${formatProblems(source, problems)}`, options);
+    this.name = 'ConfigError';
+    this.problems = problems;
+    this.source = source;
+  }
+}
+
+export function formatProblems(source: string, problems: readonly ConfigProblem[]): string {
+  return problems
+    .map((p) => {
+      const where = p.line !== undefined ? `${source}:${p.line}:${p.column ?? 1}: ` : `${source}: `;
+      return `  ${where}${p.path || '(root)'}: ${p.message}`;
+    })
+    .join('\n');
+}

@@ -1,0 +1,74 @@
+/**
+ * Structured JSON-lines logging. Nothing below the entry point writes to the console; it is
+ * handed a Logger. Every line has `time`, `level` and `msg`; `msg` values are fixed strings an
+ * operator can grep ("portcullis started", "reject", "config reloaded", ...).
+ */
+export type Level = 'debug' | 'info' | 'warn' | 'error';
+export type Fields = Record<string, unknown>;
+
+export interface Logger {
+  debug(msg: string, fields?: Fields): void;
+  info(msg: string, fields?: Fields): void;
+  warn(msg: string, fields?: Fields): void;
+  error(msg: string, fields?: Fields): void;
+}
+
+const ORDER: Record<Level, number> = { debug: 10, info: 20, warn: 30, error: 40 };
+
+export function jsonLogger(options: { write: (line: string) => void; level?: Level; now?: () => Date }): Logger {
+  const min = ORDER[options.level ?? 'info'];
+  const now = options.now ?? (() => new Date());
+  const emit = (level: Level, msg: string, fields?: Fields) => {
+    if (ORDER[level] < min) return;
+    options.write(JSON.stringify({ time: now().toISOString(), level, msg, ...fields }) + '\n');
+  };
+  return {
+    debug: (m, f) => emit('debug', m, f),
+    info: (m, f) => emit('info', m, f),
+    warn: (m, f) => emit('warn', m, f),
+    error: (m, f) => emit('error', m, f),
+  };
+}
+
+export const silentLogger: Logger = { debug() {}, info() {}, warn() {}, error() {} };
+
+/**
+ * Logs rejects at most once per interval per reason, with how many were folded into the line,
+ * so a flood of rejects costs a counter increment, not a write.
+ */
+export class RejectLogSampler {
+  private readonly pending = new Map<string, { count: number; last: Fields }>();
+  private readonly lastAt = new Map<string, number>();
+  constructor(
+    private readonly logger: Logger,
+    private readonly intervalMs = 1000,
+    private readonly now: () => number = () => performance.now(),
+  ) {}
+
+  reject(reason: string, fields: Fields): void {
+    const t = this.now();
+    const last = this.lastAt.get(reason);
+    const p = this.pending.get(reason);
+    if (last === undefined || t - last >= this.intervalMs) {
+      this.lastAt.set(reason, t);
+      const suppressed = p ? p.count : 0;
+      this.pending.delete(reason);
+      this.logger.warn('reject', { reason, ...fields, count: suppressed + 1 });
+      return;
+    }
+    if (p) {
+      p.count++;
+      p.last = fields;
+    } else this.pending.set(reason, { count: 1, last: fields });
+  }
+
+  /** Writes what is still folded (called on a timer and at shutdown). */
+  flush(): void {
+    const t = this.now();
+    for (const [reason, p] of this.pending) {
+      this.lastAt.set(reason, t);
+      this.logger.warn('reject', { reason, ...p.last, count: p.count });
+    }
+    this.pending.clear();
+  }
+}
