@@ -1,0 +1,39 @@
+/** Running totals of decisions, for /stats (and the metrics of issue 4 read the same events). */
+import type { Reason } from './admission.ts';
+
+export const REASONS: readonly Reason[] = [
+  'connection_limit',
+  'client_connection_limit',
+  'inflight_limit',
+  'client_inflight_limit',
+  'queue_full',
+  'queue_timeout',
+  'draining',
+];
+
+export class DecisionTotals {
+  admitted = 0;
+  bypassed = 0;
+  rejected = 0;
+  /** Dry-run decisions that would have rejected (the request went through). */
+  wouldReject = 0;
+  /** Clients that went away while queued: neither admitted nor rejected. */
+  abandoned = 0;
+  readonly byReason: Record<Reason, number> = Object.fromEntries(REASONS.map((r) => [r, 0])) as Record<Reason, number>;
+
+  reject(reason: Reason): void {
+    this.rejected++;
+    this.byReason[reason]++;
+  }
+
+  snapshot() {
+    return {
+      admitted: this.admitted,
+      bypassed: this.bypassed,
+      rejected: this.rejected,
+      wouldReject: this.wouldReject,
+      abandoned: this.abandoned,
+      byReason: { ...this.byReason },
+    };
+  }
+}

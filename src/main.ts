@@ -1,0 +1,131 @@
+#!/usr/bin/env node
+/**
+ * Entry point: the only place that reads argv and the environment, touches the console, and
+ * exits. Everything below gets a logger and a validated, frozen config.
+ */
+import { readFile } from 'node:fs/promises';
+import { parseCommandLine } from './cli/args.ts';
+import { checkCommand, schemaCommand } from './cli/config-commands.ts';
+import { loadConfig, type Overrides } from './core/config-load.ts';
+import { ConfigError, PortcullisError } from './core/errors.ts';
+import { jsonLogger, type Logger } from './core/log.ts';
+import { startSidecar, type LoadedConfig } from './sidecar.ts';
+import { argv, env, exit, onSignals, runtimeName, runtimeVersion, writeStderr, writeStdout } from './runtime/process.ts';
+
+const VERSION = '0.1.0';
+
+async function main(): Promise<number> {
+  const cmd = parseCommandLine(argv());
+  switch (cmd.command) {
+    case 'help':
+      writeStdout(cmd.text);
+      return 0;
+    case 'schema':
+      writeStdout(schemaCommand());
+      return 0;
+    case 'check': {
+      let text: string;
+      try {
+        text = await readFile(cmd.file, 'utf8');
+      } catch (err) {
+        writeStderr(`${cmd.file}: cannot read: ${(err as Error).message}\n`);
+        return 1;
+      }
+      const result = checkCommand(text, cmd.file);
+      (result.exitCode === 0 ? writeStdout : writeStderr)(result.output);
+      return result.exitCode;
+    }
+    case 'run':
+      return run(cmd);
+  }
+}
+
+async function run(cmd: { config?: string; upstream?: string; port?: string; adminPort?: string }): Promise<number> {
+  const logger = jsonLogger({ write: writeStdout });
+  const source = cmd.config ?? env('PORTCULLIS_CONFIG');
+  const overrides: Overrides = {};
+  const pick = (flag: string | undefined, envName: string, label: string) =>
+    flag !== undefined ? { value: flag, from: label } : env(envName) !== undefined ? { value: env(envName) as string, from: envName } : undefined;
+  const upstream = pick(cmd.upstream, 'PORTCULLIS_UPSTREAM', '--upstream');
+  const port = pick(cmd.port, 'PORTCULLIS_PORT', '--port');
+  const adminPort = pick(cmd.adminPort, 'PORTCULLIS_ADMIN_PORT', '--admin-port');
+  if (upstream) overrides.upstream = upstream;
+  if (port) overrides.port = port;
+  if (adminPort) overrides.adminPort = adminPort;
+
+  let loaded: LoadedConfig;
+  try {
+    const text = source === undefined ? undefined : await readConfigFile(source);
+    const { config, version } = loadConfig(text, source ?? 'defaults', overrides);
+    loaded = { config, version, source: source ?? 'defaults', loadedAt: new Date() };
+  } catch (err) {
+    if (err instanceof ConfigError) {
+      logger.error('config invalid', { source: err.source, problems: err.problems });
+      writeStderr(`${err.message}\n`);
+      return 1;
+    }
+    throw err;
+  }
+
+  const sidecar = await startSidecar({ loaded, logger, runtime: runtimeName() });
+  const c = loaded.config;
+  logger.info('portcullis started', {
+    version: VERSION,
+    runtime: runtimeName(),
+    runtimeVersion: runtimeVersion(),
+    port: sidecar.port,
+    adminPort: sidecar.adminPort,
+    upstream: c.upstream.url,
+    config: loaded.source,
+    configVersion: loaded.version,
+    inflightMax: c.inflight.max,
+    connectionsMax: c.connections.max,
+    routes: c.routes.map((r) => r.name),
+    dryRun: c.dryRun,
+  });
+
+  return new Promise<number>((resolve) => {
+    let stopping = false;
+    onSignals(['SIGTERM', 'SIGINT'], (signal) => {
+      if (stopping) {
+        logger.warn('second signal, exiting now', { signal });
+        resolve(1);
+        return;
+      }
+      stopping = true;
+      logger.info('shutdown requested', { signal });
+      sidecar.drain().then(
+        ({ cut }) => {
+          logger.info('portcullis stopped', { signal, cut });
+          resolve(0);
+        },
+        (err: unknown) => {
+          logger.error('drain failed', { error: String(err) });
+          resolve(1);
+        },
+      );
+    });
+  });
+}
+
+async function readConfigFile(path: string): Promise<string> {
+  try {
+    return await readFile(path, 'utf8');
+  } catch (err) {
+    throw new ConfigError(path, [{ path: '', message: `cannot read the file: ${(err as Error).message}` }], { cause: err });
+  }
+}
+
+function fatal(logger: Logger, err: unknown): number {
+  if (err instanceof PortcullisError && err.code === 'USAGE') {
+    writeStderr(`portcullis: ${err.message}\n`);
+    return 2;
+  }
+  logger.error('fatal', { error: String(err), stack: (err as Error)?.stack });
+  return 1;
+}
+
+main().then(
+  (code) => exit(code),
+  (err: unknown) => exit(fatal(jsonLogger({ write: writeStderr }), err)),
+);

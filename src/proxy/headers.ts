@@ -1,0 +1,95 @@
+/**
+ * Header rewriting at the proxy hop: hop-by-hop headers (RFC 9110 7.6.1) never cross, and the
+ * app learns who called through X-Forwarded-*. Works on node's flat rawHeaders arrays so the
+ * original spelling and order reach the app and no header object is built per request.
+ */
+
+const HOP_BY_HOP = new Set([
+  'connection',
+  'keep-alive',
+  'proxy-connection',
+  'proxy-authenticate',
+  'proxy-authorization',
+  'te',
+  'trailer',
+  'transfer-encoding',
+  'upgrade',
+  // handled by the server hop itself: node answers 100-continue, undici refuses to forward it
+  'expect',
+]);
+
+/** Extra header names listed in a Connection header are hop-by-hop too. */
+function connectionTokens(value: string | undefined): Set<string> | undefined {
+  if (!value) return undefined;
+  let out: Set<string> | undefined;
+  for (const t of value.split(',')) {
+    const name = t.trim().toLowerCase();
+    if (name && name !== 'close' && name !== 'keep-alive') (out ??= new Set()).add(name);
+  }
+  return out;
+}
+
+export interface ForwardedFor {
+  client: string;
+  proto: string;
+}
+
+/**
+ * Request headers for the app: rawHeaders minus hop-by-hop, with X-Forwarded-For appended to
+ * (the chain grows by one hop) and X-Forwarded-Proto / -Host kept when an earlier proxy set them
+ * (it saw the original scheme and host; we only see plain HTTP from it), set otherwise.
+ */
+export function forwardRequestHeaders(raw: readonly string[], connection: string | undefined, fwd: ForwardedFor): string[] {
+  const extra = connectionTokens(connection);
+  const out: string[] = [];
+  let xff: string | undefined;
+  let proto: string | undefined;
+  let fhost: string | undefined;
+  let host: string | undefined;
+  for (let i = 0; i < raw.length; i += 2) {
+    const name = raw[i] as string;
+    const value = raw[i + 1] as string;
+    const lower = name.toLowerCase();
+    if (HOP_BY_HOP.has(lower) || (extra !== undefined && extra.has(lower))) continue;
+    switch (lower) {
+      case 'x-forwarded-for':
+        xff = xff === undefined ? value : `${xff}, ${value}`;
+        continue;
+      case 'x-forwarded-proto':
+        proto ??= value;
+        continue;
+      case 'x-forwarded-host':
+        fhost ??= value;
+        continue;
+      case 'host':
+        host = value;
+        break;
+    }
+    out.push(name, value);
+  }
+  out.push('x-forwarded-for', xff === undefined ? fwd.client : `${xff}, ${fwd.client}`);
+  out.push('x-forwarded-proto', proto ?? fwd.proto);
+  if (fhost !== undefined || host !== undefined) out.push('x-forwarded-host', (fhost ?? host) as string);
+  return out;
+}
+
+/** Response headers for the client: the app's headers minus hop-by-hop ones. */
+export function forwardResponseHeaders(
+  headers: Record<string, string | string[] | undefined>,
+): Record<string, string | string[]> {
+  const conn = headers['connection'];
+  const extra = connectionTokens(Array.isArray(conn) ? conn.join(',') : conn);
+  const out: Record<string, string | string[]> = {};
+  for (const name in headers) {
+    const value = headers[name];
+    if (value === undefined || HOP_BY_HOP.has(name) || (extra !== undefined && extra.has(name))) continue;
+    out[name] = value;
+  }
+  return out;
+}
+
+/** Strips the IPv4-mapped prefix so 127.0.0.1 is one client however the listener is bound. */
+export function normalizeAddress(addr: string | undefined): string {
+  if (!addr) return 'unknown';
+  return addr.startsWith('::ffff:') ? addr.slice(7) : addr;
+}

@@ -1,0 +1,269 @@
+/**
+ * The data path: one request in, one admission decision, one forward to the app. Bodies stream
+ * both ways with backpressure (nothing is buffered whole). A permit is released exactly once,
+ * when the response is done or the client went away, whichever comes first.
+ */
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { Dispatcher } from 'undici';
+import type { Admission, Decision, Grant, PendingDecision, Reason, RequestInfo } from '../core/admission.ts';
+import type { RejectResponse } from '../core/reject-response.ts';
+import type { DecisionTotals } from '../core/totals.ts';
+import type { Logger, RejectLogSampler } from '../core/log.ts';
+import { forwardRequestHeaders, forwardResponseHeaders, normalizeAddress } from './headers.ts';
+
+export interface ProxyOptions {
+  admission: Admission;
+  pool: Dispatcher;
+  totals: DecisionTotals;
+  rejectLog: RejectLogSampler;
+  logger: Logger;
+  rejects: Readonly<Record<Reason, RejectResponse>>;
+}
+
+type UpstreamFailure = { status: 502 | 504; error: string };
+
+/** Maps undici's errors to what the client is told. Refused or reset: 502 at once; no head in time: 504. */
+export function upstreamFailure(err: unknown): UpstreamFailure {
+  const code = (err as { code?: string } | null)?.code;
+  switch (code) {
+    case 'UND_ERR_HEADERS_TIMEOUT':
+      return { status: 504, error: 'upstream_timeout' };
+    case 'UND_ERR_CONNECT_TIMEOUT':
+      return { status: 504, error: 'upstream_connect_timeout' };
+    case 'ECONNREFUSED':
+    case 'ENOENT':
+      return { status: 502, error: 'upstream_refused' };
+    default:
+      return { status: 502, error: 'upstream_reset' };
+  }
+}
+
+export class Proxy {
+  private rejects: Readonly<Record<Reason, RejectResponse>>;
+  /** Requests between arrival and their response's end: queued, forwarding, streaming. */
+  active = 0;
+  /** Once set, new requests are refused with `draining` and every response closes its connection. */
+  closing = false;
+
+  constructor(private readonly options: ProxyOptions) {
+    this.rejects = options.rejects;
+  }
+
+  setRejects(rejects: Readonly<Record<Reason, RejectResponse>>): void {
+    this.rejects = rejects;
+  }
+
+  readonly handle = (req: IncomingMessage, res: ServerResponse): void => {
+    if (this.closing) {
+      this.reject(req, res, 'draining', undefined);
+      return;
+    }
+    this.active++;
+    res.once('close', () => this.active--);
+    const info = requestInfo(req);
+    const outcome = this.options.admission.admit(info);
+    if ('pending' in outcome) this.wait(req, res, outcome);
+    else this.decided(req, res, outcome);
+  };
+
+  private wait(req: IncomingMessage, res: ServerResponse, pending: PendingDecision): void {
+    let settled = false;
+    const onClose = () => {
+      if (!settled) pending.cancel();
+    };
+    res.once('close', onClose);
+    pending.promise.then(
+      (decision) => {
+        settled = true;
+        res.off('close', onClose);
+        if (decision === null) {
+          this.options.totals.abandoned++;
+          return;
+        }
+        if (res.destroyed) {
+          decision.grant?.release();
+          this.options.totals.abandoned++;
+          return;
+        }
+        this.decided(req, res, decision);
+      },
+      (err: unknown) => {
+        settled = true;
+        this.options.logger.error('admission failed', { error: String(err) });
+        res.destroy();
+      },
+    );
+  }
+
+  private decided(req: IncomingMessage, res: ServerResponse, d: Decision): void {
+    const { totals } = this.options;
+    switch (d.decision) {
+      case 'rejected':
+        if (d.dryRun) {
+          totals.wouldReject++;
+          this.options.rejectLog.reject(d.reason as Reason, { dryRun: true, limiter: d.limiter, route: d.route });
+          this.forward(req, res, d.grant);
+          return;
+        }
+        this.reject(req, res, d.reason as Reason, d);
+        return;
+      case 'bypassed':
+        totals.bypassed++;
+        this.forward(req, res, undefined);
+        return;
+      case 'admitted':
+        totals.admitted++;
+        this.forward(req, res, d.grant);
+        return;
+    }
+  }
+
+  private reject(req: IncomingMessage, res: ServerResponse, reason: Reason, d: Decision | undefined): void {
+    this.options.totals.reject(reason);
+    this.options.rejectLog.reject(reason, {
+      limiter: d?.limiter,
+      route: d?.route,
+      limit: d?.limit,
+      client: normalizeAddress(req.socket.remoteAddress),
+    });
+    const r = this.rejects[reason];
+    // The request body is not wanted; node reads it out (or closes) before the next request.
+    if (this.closing) res.setHeader('connection', 'close');
+    res.writeHead(r.status, r.headers);
+    res.end(r.body);
+  }
+
+  private forward(req: IncomingMessage, res: ServerResponse, grant: Grant | undefined): void {
+    const exchange = new Exchange(this, res, grant);
+    res.once('close', exchange.onClientClose);
+    const hasBody = req.headers['content-length'] !== undefined ? req.headers['content-length'] !== '0' : req.headers['transfer-encoding'] !== undefined;
+    const headers = forwardRequestHeaders(req.rawHeaders, req.headers.connection, {
+      client: normalizeAddress(req.socket.remoteAddress),
+      proto: 'http',
+    });
+    try {
+      this.options.pool.dispatch(
+        {
+          origin: undefined,
+          method: req.method as Dispatcher.HttpMethod,
+          path: req.url ?? '/',
+          headers,
+          body: hasBody ? req : null,
+        } as Dispatcher.DispatchOptions,
+        exchange,
+      );
+    } catch (err) {
+      // undici validates synchronously (e.g. a header value it will not send): answer, never crash.
+      exchange.fail(err, 400, 'bad_request');
+    }
+  }
+
+  /** Logged at most once per second per kind, like rejects. */
+  upstreamError(error: string, err: unknown): void {
+    this.options.rejectLog.reject(`upstream:${error}`, { error: String((err as Error)?.message ?? err) });
+  }
+}
+
+function requestInfo(req: IncomingMessage): RequestInfo {
+  const url = req.url ?? '/';
+  const q = url.indexOf('?');
+  return {
+    method: req.method ?? 'GET',
+    path: q === -1 ? url : url.slice(0, q),
+    host: req.headers.host,
+    headers: req.headers,
+    client: normalizeAddress(req.socket.remoteAddress),
+  };
+}
+
+/** One forwarded request: undici's dispatch handler, writing straight into the client's response. */
+class Exchange implements Dispatcher.DispatchHandler {
+  private controller: Dispatcher.DispatchController | undefined;
+  private done = false;
+  private clientGone = false;
+
+  constructor(
+    private readonly proxy: Proxy,
+    private readonly res: ServerResponse,
+    private grant: Grant | undefined,
+  ) {}
+
+  private release(): void {
+    const g = this.grant;
+    if (g !== undefined) {
+      this.grant = undefined;
+      g.release();
+    }
+  }
+
+  readonly onClientClose = (): void => {
+    this.release();
+    if (!this.done) {
+      this.clientGone = true;
+      this.controller?.abort(new Error('client went away'));
+    }
+  };
+
+  private readonly resume = (): void => {
+    this.controller?.resume();
+  };
+
+  onRequestStart(controller: Dispatcher.DispatchController): void {
+    this.controller = controller;
+    if (this.clientGone) controller.abort(new Error('client went away'));
+  }
+
+  onResponseStart(
+    _controller: Dispatcher.DispatchController,
+    statusCode: number,
+    headers: Record<string, string | string[] | undefined>,
+    statusMessage?: string,
+  ): void {
+    const res = this.res;
+    if (res.destroyed) return;
+    if (this.proxy.closing) res.setHeader('connection', 'close');
+    res.writeHead(statusCode, statusMessage, forwardResponseHeaders(headers));
+  }
+
+  onResponseData(controller: Dispatcher.DispatchController, chunk: Buffer): void {
+    if (!this.res.write(chunk)) {
+      controller.pause();
+      this.res.once('drain', this.resume);
+    }
+  }
+
+  onResponseEnd(): void {
+    this.done = true;
+    this.res.end();
+  }
+
+  onResponseError(_controller: Dispatcher.DispatchController, err: Error): void {
+    this.done = true;
+    if (this.clientGone) {
+      this.release();
+      return;
+    }
+    const f = upstreamFailure(err);
+    this.proxy.upstreamError(f.error, err);
+    this.fail(err, f.status, f.error);
+  }
+
+  fail(_err: unknown, status: number, error: string): void {
+    this.done = true;
+    const res = this.res;
+    if (res.headersSent || res.destroyed) {
+      // Mid-body: the only honest signal left is to cut the response.
+      res.destroy();
+      this.release();
+      return;
+    }
+    const body = `{"error":"${error}"}`;
+    res.setHeader('connection', 'close');
+    res.writeHead(status, {
+      'content-type': 'application/json',
+      'content-length': String(body.length),
+      'x-portcullis-error': error,
+    });
+    res.end(body);
+  }
+}

@@ -1,0 +1,113 @@
+/**
+ * Upgrade (WebSocket): admission decides at the handshake like for any request; once the app
+ * answers 101 the permit is released and the two sockets are spliced into a tunnel. The tunnel
+ * keeps its client socket, so it keeps holding a slot of the socket cap until either side closes.
+ */
+import type { IncomingMessage } from 'node:http';
+import type { Duplex } from 'node:stream';
+import type { Pool } from 'undici';
+import type { Admission, Decision, Grant } from '../core/admission.ts';
+import type { DecisionTotals } from '../core/totals.ts';
+import type { RejectLogSampler } from '../core/log.ts';
+import type { RejectResponse } from '../core/reject-response.ts';
+import type { Reason } from '../core/admission.ts';
+import { forwardRequestHeaders, normalizeAddress } from './headers.ts';
+import { upstreamFailure } from './proxy.ts';
+import { statusText } from '../core/reject-response.ts';
+
+export interface UpgradeOptions {
+  admission: Admission;
+  pool: Pool;
+  totals: DecisionTotals;
+  rejectLog: RejectLogSampler;
+  rejects: () => Readonly<Record<Reason, RejectResponse>>;
+  closing: () => boolean;
+}
+
+function rawResponse(status: number, headers: Record<string, string>, body = ''): string {
+  let out = `HTTP/1.1 ${status} ${statusText(status)}\r\nconnection: close\r\n`;
+  for (const k in headers) if (k !== 'connection') out += `${k}: ${headers[k]}\r\n`;
+  if (!('content-length' in headers)) out += `content-length: ${Buffer.byteLength(body)}\r\n`;
+  return `${out}\r\n${body}`;
+}
+
+export function createUpgradeHandler(options: UpgradeOptions) {
+  return (req: IncomingMessage, socket: Duplex, head: Buffer): void => {
+    socket.on('error', () => socket.destroy());
+    const client = normalizeAddress(req.socket.remoteAddress);
+    const refuse = (reason: Reason, d: Decision | undefined) => {
+      options.totals.reject(reason);
+      options.rejectLog.reject(reason, { limiter: d?.limiter, route: d?.route, client, upgrade: true });
+      const r = options.rejects()[reason];
+      socket.end(rawResponse(r.status, r.headers, r.body));
+    };
+    if (options.closing()) return refuse('draining', undefined);
+    const url = req.url ?? '/';
+    const q = url.indexOf('?');
+    const outcome = options.admission.admit({
+      method: req.method ?? 'GET',
+      path: q === -1 ? url : url.slice(0, q),
+      host: req.headers.host,
+      headers: req.headers,
+      client,
+    });
+    const go = (d: Decision | null) => {
+      if (d === null) return;
+      if (d.decision === 'rejected' && !d.dryRun) return refuse(d.reason as Reason, d);
+      if (d.decision === 'bypassed') options.totals.bypassed++;
+      else if (d.decision === 'admitted') options.totals.admitted++;
+      else options.totals.wouldReject++;
+      tunnel(options.pool, req, socket, head, client, d.grant);
+    };
+    if ('pending' in outcome) {
+      const onClose = () => outcome.cancel();
+      socket.once('close', onClose);
+      void outcome.promise.then((d) => {
+        socket.off('close', onClose);
+        if (socket.destroyed) d?.grant?.release();
+        else go(d);
+      });
+    } else go(outcome);
+  };
+}
+
+function tunnel(pool: Pool, req: IncomingMessage, socket: Duplex, head: Buffer, client: string, grant: Grant | undefined): void {
+  const headers = forwardRequestHeaders(req.rawHeaders, req.headers.connection, { client, proto: 'http' });
+  const release = () => grant?.release();
+  socket.once('close', release);
+  pool
+    .upgrade({
+      path: req.url ?? '/',
+      method: req.method ?? 'GET',
+      headers,
+      protocol: String(req.headers.upgrade ?? 'websocket'),
+    })
+    .then(
+      ({ headers: upHeaders, socket: upstream }) => {
+        release();
+        if (socket.destroyed) {
+          upstream.destroy();
+          return;
+        }
+        let out = 'HTTP/1.1 101 Switching Protocols\r\n';
+        for (const k in upHeaders) {
+          const v = upHeaders[k];
+          if (v === undefined) continue;
+          for (const one of Array.isArray(v) ? v : [v]) out += `${k}: ${one}\r\n`;
+        }
+        socket.write(`${out}\r\n`);
+        if (head.length > 0) upstream.write(head);
+        upstream.on('error', () => socket.destroy());
+        socket.on('error', () => upstream.destroy());
+        upstream.pipe(socket);
+        socket.pipe(upstream);
+        upstream.once('close', () => socket.destroy());
+        socket.once('close', () => upstream.destroy());
+      },
+      (err: unknown) => {
+        release();
+        const f = upstreamFailure(err);
+        socket.end(rawResponse(f.status, { 'content-type': 'application/json', 'x-portcullis-error': f.error }, `{"error":"${f.error}"}`));
+      },
+    );
+}

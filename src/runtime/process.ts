@@ -1,0 +1,38 @@
+/** Process-level runtime facts: which runtime, signals, output. node:process serves both runtimes. */
+import process from 'node:process';
+
+export type RuntimeName = 'node' | 'deno';
+
+export function runtimeName(): RuntimeName {
+  return 'Deno' in globalThis ? 'deno' : 'node';
+}
+
+export function runtimeVersion(): string {
+  const deno = (globalThis as { Deno?: { version: { deno: string } } }).Deno;
+  return deno ? deno.version.deno : process.versions.node;
+}
+
+export function onSignals(signals: readonly NodeJS.Signals[], handler: (signal: NodeJS.Signals) => void): void {
+  for (const s of signals) process.on(s, () => handler(s));
+}
+
+export function writeStdout(text: string): void {
+  process.stdout.write(text);
+}
+
+export function writeStderr(text: string): void {
+  process.stderr.write(text);
+}
+
+export function env(name: string): string | undefined {
+  const v = process.env[name];
+  return v === undefined || v === '' ? undefined : v;
+}
+
+export function argv(): string[] {
+  return process.argv.slice(2);
+}
+
+export function exit(code: number): never {
+  process.exit(code);
+}

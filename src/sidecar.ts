@@ -1,0 +1,190 @@
+/**
+ * One running portcullis: the socket gate, the HTTP server with the proxy handler, the upstream
+ * pool, the admin API; and the two things that touch all of them: live update and drain.
+ */
+import http from 'node:http';
+import type { Config } from './core/config-schema.ts';
+import { Admission } from './core/admission.ts';
+import { buildRejectResponses, statusText } from './core/reject-response.ts';
+import { DecisionTotals } from './core/totals.ts';
+import { RejectLogSampler, type Logger } from './core/log.ts';
+import { Proxy } from './proxy/proxy.ts';
+import { createUpgradeHandler } from './proxy/upgrade.ts';
+import { SocketGate } from './runtime/socket-gate.ts';
+import { createUpstreamPool } from './runtime/upstream.ts';
+import { serveAdmin, type AdminServer } from './runtime/admin-server.ts';
+import { createAdminApp } from './admin/app.ts';
+
+export interface LoadedConfig {
+  config: Config;
+  version: string;
+  /** File path, or "defaults" when none was given. */
+  source: string;
+  loadedAt: Date;
+}
+
+export interface SidecarOptions {
+  loaded: LoadedConfig;
+  logger: Logger;
+  runtime: string;
+}
+
+export interface Sidecar {
+  port: number;
+  adminPort: number;
+  /** Applies a validated config in one step (restart-only fields are the caller's business). */
+  update(loaded: LoadedConfig): void;
+  /** Records the outcome of a reload attempt, for /config. */
+  setLastReload(result: ReloadResult): void;
+  /** SIGTERM: unready, serve `drain.delay`, stop accepting, finish in-flight within `drain.timeout`. */
+  drain(): Promise<{ cut: number }>;
+}
+
+export interface ReloadResult {
+  at: string;
+  result: 'applied' | 'unchanged' | 'invalid' | 'restart_required';
+  version?: string;
+  error?: string;
+  problems?: unknown[];
+}
+
+/** Node checks header and keep-alive timeouts on this interval; slowloris is cut at most this late. */
+function checkingInterval(c: Config['connections']): number {
+  return Math.max(50, Math.min(1000, Math.floor(c.headerTimeout / 4)));
+}
+
+export async function startSidecar(options: SidecarOptions): Promise<Sidecar> {
+  const { logger } = options;
+  let loaded = options.loaded;
+  let config = loaded.config;
+  let lastReload: ReloadResult | undefined;
+  let draining = false;
+  let ready = false;
+
+  const admission = new Admission(config);
+  let rejects = buildRejectResponses(config.reject);
+  const totals = new DecisionTotals();
+  const rejectLog = new RejectLogSampler(logger);
+  const flushTimer = setInterval(() => rejectLog.flush(), 1000);
+  flushTimer.unref?.();
+  const pool = createUpstreamPool(config.upstream);
+
+  const proxy = new Proxy({ admission, pool, totals, rejectLog, logger, rejects });
+  const server = http.createServer(
+    {
+      maxHeaderSize: config.connections.maxHeaderSize,
+      headersTimeout: config.connections.headerTimeout,
+      requestTimeout: 0, // bodies may take long (a 1 GiB upload); the head is what slowloris abuses
+      keepAliveTimeout: config.connections.idleTimeout,
+      connectionsCheckingInterval: checkingInterval(config.connections),
+    },
+    proxy.handle,
+  );
+  server.on('clientError', (err: NodeJS.ErrnoException, socket) => {
+    if (!socket.writable || err.code === 'ECONNRESET' || err.code === 'HPE_INVALID_EOF_STATE') {
+      socket.destroy();
+      return;
+    }
+    const status = err.code === 'HPE_HEADER_OVERFLOW' ? 431 : err.code === 'ERR_HTTP_REQUEST_TIMEOUT' ? 408 : 400;
+    rejectLog.reject(`bad_request:${status}`, { code: err.code, error: err.message });
+    socket.end(`HTTP/1.1 ${status} ${statusText(status)}\r\nconnection: close\r\ncontent-length: 0\r\n\r\n`);
+  });
+  server.on(
+    'upgrade',
+    createUpgradeHandler({ admission, pool, totals, rejectLog, rejects: () => rejects, closing: () => proxy.closing }),
+  );
+  // The gate, not this server, owns the listening socket; node starts tracking connections
+  // (header and keep-alive timeouts, closeIdleConnections) on 'listening', so say it.
+  server.emit('listening');
+
+  const gate = new SocketGate({
+    connections: config.connections,
+    rejects,
+    accept: (socket) => server.emit('connection', socket),
+    onReject: (reason, client) => {
+      totals.reject(reason);
+      rejectLog.reject(reason, { client, limit: reason === 'connection_limit' ? config.connections.max : config.connections.perClient });
+    },
+  });
+
+  const stats = () => ({
+    connections: { open: gate.open, max: config.connections.max, perClient: config.connections.perClient, peak: gate.peak, rejected: gate.rejected },
+    limiters: admission.snapshot(),
+    totals: totals.snapshot(),
+    active: proxy.active,
+    draining,
+  });
+  const admin: AdminServer = await serveAdmin(
+    createAdminApp({
+      ready: () => ready,
+      draining: () => draining,
+      stats,
+      config: () => ({
+        version: loaded.version,
+        source: loaded.source,
+        loadedAt: loaded.loadedAt.toISOString(),
+        lastReload: lastReload ?? null,
+        config,
+      }),
+    }),
+    config.admin.host,
+    config.admin.port,
+  );
+  let port: number;
+  try {
+    port = await gate.listen(config.listen.host, config.listen.port);
+  } catch (err) {
+    await admin.close();
+    await pool.close();
+    throw err;
+  }
+  ready = true;
+
+  const update = (next: LoadedConfig) => {
+    loaded = next;
+    config = next.config;
+    admission.update(config);
+    rejects = buildRejectResponses(config.reject);
+    proxy.setRejects(rejects);
+    gate.update(config.connections, rejects);
+    server.headersTimeout = config.connections.headerTimeout;
+    server.keepAliveTimeout = config.connections.idleTimeout;
+    // maxHeaderSize is fixed per server by node: it takes effect on restart.
+  };
+
+  const drain = async (): Promise<{ cut: number }> => {
+    draining = true;
+    const { delay, timeout } = config.drain;
+    logger.info('drain started', { delay, timeout, active: proxy.active, connections: gate.open });
+    await sleep(delay);
+    proxy.closing = true;
+    await Promise.race([gate.close(), sleep(50)]);
+    const deadline = performance.now() + timeout;
+    while (proxy.active > 0 && performance.now() < deadline) {
+      server.closeIdleConnections();
+      await sleep(20);
+    }
+    const cut = proxy.active;
+    if (cut > 0) logger.warn('drain timeout', { cut });
+    server.closeAllConnections();
+    gate.destroyAll();
+    clearInterval(flushTimer);
+    rejectLog.flush();
+    await Promise.allSettled([pool.destroy(), admin.close()]);
+    return { cut };
+  };
+
+  return {
+    port,
+    adminPort: admin.port,
+    update,
+    setLastReload: (r) => {
+      lastReload = r;
+    },
+    drain,
+  };
+}
+
+function sleep(ms: number): Promise<void> {
+  return new Promise((resolve) => setTimeout(resolve, ms));
+}
