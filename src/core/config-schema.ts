@@ -9,10 +9,23 @@ import { parseDuration, parseSize } from './units.ts';
 const DURATION_PATTERN = '^\\d+(\\.\\d+)?(ms|s|m|h)$';
 const SIZE_PATTERN = '^\\d+(B|KiB|MiB|GiB|KB|MB|GB)?$';
 
+// A check without its own `error` inherits the message of the schema it is attached to, and a
+// union whose other branch fails on type reports the surviving branch's issue, not the union's
+// message. So every check below carries its own message.
+const atLeast = (min: number) => ({ error: (iss: { input?: unknown }) => `must be >= ${min}, got ${show(iss.input)}` });
+const atMost = (max: number) => ({ error: (iss: { input?: unknown }) => `must be <= ${max}, got ${show(iss.input)}` });
+
+/**
+ * Defaults are given as the file would spell them (`prefault`), so they run through the same
+ * transform and show up as `default` in the JSON Schema (a plain `.default()` after a transform
+ * is invisible there).
+ */
 function duration(min = 0) {
+  const hint = (iss: { input?: unknown }) =>
+    `must be a duration such as 500ms, 2s or 1m, or whole milliseconds, got ${show(iss.input)}`;
   return z
-    .union([z.int().min(0), z.string().regex(new RegExp(DURATION_PATTERN))], {
-      error: (iss) => `must be a duration such as 500ms, 2s or 1m, or whole milliseconds, got ${show(iss.input)}`,
+    .union([z.int({ error: hint }).min(0, atLeast(0)), z.string().regex(new RegExp(DURATION_PATTERN), { error: hint })], {
+      error: hint,
     })
     .transform((v, ctx) => {
       const ms = typeof v === 'number' ? v : (parseDuration(v) as number);
@@ -25,9 +38,10 @@ function duration(min = 0) {
 }
 
 function size(min: number, max: number) {
+  const hint = (iss: { input?: unknown }) => `must be a size such as 16KiB or 1MiB, or whole bytes, got ${show(iss.input)}`;
   return z
-    .union([z.int().min(0), z.string().regex(new RegExp(SIZE_PATTERN))], {
-      error: (iss) => `must be a size such as 16KiB, or whole bytes, got ${show(iss.input)}`,
+    .union([z.int({ error: hint }).min(0, atLeast(0)), z.string().regex(new RegExp(SIZE_PATTERN), { error: hint })], {
+      error: hint,
     })
     .transform((v, ctx) => {
       const bytes = typeof v === 'number' ? v : (parseSize(v) as number);
@@ -42,13 +56,14 @@ function size(min: number, max: number) {
 function count(min: number, dflt: number) {
   return z
     .int({ error: (iss) => `must be a whole number, got ${show(iss.input)}` })
-    .min(min, { error: (iss) => `must be >= ${min}, got ${show(iss.input)}` })
-    .max(1_000_000_000)
+    .min(min, atLeast(min))
+    .max(1_000_000_000, atMost(1_000_000_000))
     .default(dflt);
 }
 
 function show(v: unknown): string {
   if (v === undefined) return 'nothing';
+  if (v === null) return 'null (an empty value)';
   try {
     return JSON.stringify(v) ?? String(v);
   } catch {
@@ -59,46 +74,65 @@ function show(v: unknown): string {
 const port = (dflt: number) =>
   z
     .int({ error: (iss) => `must be a port number, got ${show(iss.input)}` })
-    .min(0)
-    .max(65535, { error: (iss) => `must be <= 65535, got ${show(iss.input)}` })
+    .min(0, atLeast(0))
+    .max(65535, atMost(65535))
     .default(dflt);
 
 const endpoint = (dflt: number) =>
   z.strictObject({
-    host: z.string().min(1).default('0.0.0.0'),
-    port: port(dflt),
+    host: z.string().min(1).default('0.0.0.0').describe('address to listen on'),
+    port: port(dflt).describe('TCP port; 0 picks a free one'),
   });
 
-const queue = z.strictObject({
-  size: count(0, 0).describe('queued requests at most; 0 = reject at once'),
-  timeout: duration(1).default(1000).describe('longest wait in the queue'),
-});
+const queue = z
+  .strictObject({
+    size: count(0, 0).describe('queued requests at most; 0 = reject at once'),
+    timeout: duration(1).prefault('1s').describe('longest wait in the queue'),
+  })
+  .describe('where requests wait for a free slot, FIFO');
 
-const inflight = z.strictObject({
+const inflightFields = {
   max: count(0, 256).describe('in-flight requests at most; 0 rejects everything'),
   perClient: count(0, 0).describe('in-flight requests per client address; 0 = off'),
-  queue: queue.default({ size: 0, timeout: 1000 }),
-});
+  queue: queue.prefault({}),
+};
+
+const inflight = z.strictObject(inflightFields);
 
 const routeName = z
-  .string()
+  .string({ error: (iss) => (iss.input === undefined ? 'is required' : `must be a string, got ${show(iss.input)}`) })
   .regex(/^[A-Za-z0-9_.-]{1,63}$/, { error: (iss) => `must be 1-63 letters, digits, '_', '.' or '-', got ${show(iss.input)}` });
 
 const httpMethod = z.string().regex(/^[A-Z]+$/, { error: (iss) => `must be an upper-case HTTP method, got ${show(iss.input)}` });
 
+// A regex rather than startsWith: startsWith becomes `format: starts_with` in the JSON Schema,
+// which is no JSON Schema format.
+const urlPath = z.string().regex(/^\//, { error: (iss) => `must be a path starting with "/", got ${show(iss.input)}` });
+
 const match = z
   .strictObject({
-    prefix: z.string().startsWith('/').optional(),
-    exact: z.string().startsWith('/').optional(),
+    prefix: urlPath.optional().describe('path starts with this'),
+    exact: urlPath.optional().describe('path is exactly this'),
     regex: z
       .string()
       .refine(isRegex, { error: (iss) => `must be a valid regular expression, got ${show(iss.input)}` })
-      .optional(),
-    methods: z.array(httpMethod).min(1).optional(),
-    host: z.string().min(1).optional(),
-    headers: z.record(z.string().regex(/^[A-Za-z0-9!#$%&'*+.^_`|~-]+$/), z.string()).optional(),
+      .optional()
+      .describe('path matches this JavaScript regular expression'),
+    methods: z.array(httpMethod).min(1).optional().describe('request method is one of these'),
+    host: z.string().min(1).optional().describe('Host header (without port) is this'),
+    headers: z
+      .record(
+        z.string().regex(/^[A-Za-z0-9!#$%&'*+.^_`|~-]+$/, { error: (iss) => `must be an HTTP header name, got ${show(iss.input)}` }),
+        z.string(),
+      )
+      .optional()
+      .describe('each named request header has exactly this value'),
   })
   .describe('every key given must match; none given matches everything');
+
+function isRecord(v: unknown): v is Record<string, unknown> {
+  return typeof v === 'object' && v !== null && !Array.isArray(v);
+}
 
 function isRegex(s: string): boolean {
   try {
@@ -111,23 +145,40 @@ function isRegex(s: string): boolean {
 
 const route = z
   .strictObject({
-    name: routeName,
+    name: routeName.describe('unique; shows up as limiter route:<name> and in telemetry'),
     match: match.default({}),
-    inflight: z
-      .strictObject({
-        max: count(0, 256),
-        perClient: count(0, 0),
-        queue: queue.default({ size: 0, timeout: 1000 }),
-      })
-      .optional(),
-    bypass: z.boolean().default(false).describe('never limited, never queued'),
+    inflight: z.strictObject(inflightFields).optional().describe("this route's own in-flight cap, on top of the global one"),
+    bypass: z.boolean().default(false).describe('never limited, never queued (a bypass route takes no inflight)'),
   })
-  .refine((r) => !(r.bypass && r.inflight), {
-    error: 'a bypass route cannot have inflight limits',
-    path: ['bypass'],
-  });
+  .describe('requests matching this route also pass its own limiter');
 
-const upstreamUrl = z.string().refine(
+/**
+ * Rules across fields of `routes`: unique names, no inflight on a bypass route. Written for
+ * values that may be only partly valid, because zod skips refinements once a value has failed
+ * (any non-integer number does that), and the loader calls this again on the raw file then so
+ * that these problems are reported together with the others.
+ */
+export function routeRuleProblems(routes: unknown): { path: (string | number)[]; message: string }[] {
+  if (!Array.isArray(routes)) return [];
+  const problems: { path: (string | number)[]; message: string }[] = [];
+  const seen = new Map<string, number>();
+  routes.forEach((r: unknown, i) => {
+    if (!isRecord(r)) return;
+    const name = r['name'];
+    if (typeof name === 'string') {
+      const first = seen.get(name);
+      if (first !== undefined) {
+        problems.push({ path: [i, 'name'], message: `duplicate route name ${show(name)} (also routes[${first}])` });
+      } else seen.set(name, i);
+    }
+    if (r['bypass'] === true && r['inflight'] !== undefined) {
+      problems.push({ path: [i, 'bypass'], message: 'a bypass route cannot have inflight limits' });
+    }
+  });
+  return problems;
+}
+
+const upstreamUrl = z.string({ error: (iss) => `must be a URL string, got ${show(iss.input)}` }).refine(
   (u) => {
     if (u.startsWith('unix:')) return u.length > 'unix:'.length;
     try {
@@ -142,7 +193,7 @@ const upstreamUrl = z.string().refine(
 
 const status = (dflt: number) =>
   z
-    .int()
+    .int({ error: (iss) => `must be an HTTP error status (400-599), got ${show(iss.input)}` })
     .min(400, { error: (iss) => `must be an HTTP error status (400-599), got ${show(iss.input)}` })
     .max(599, { error: (iss) => `must be an HTTP error status (400-599), got ${show(iss.input)}` })
     .default(dflt);
@@ -150,69 +201,68 @@ const status = (dflt: number) =>
 export const configSchema = z
   .strictObject({
     $schema: z.string().optional().describe('for editors; ignored'),
-    listen: endpoint(8080).default({ host: '0.0.0.0', port: 8080 }).describe('restart-only'),
-    admin: endpoint(9901).default({ host: '0.0.0.0', port: 9901 }).describe('restart-only'),
+    listen: endpoint(8080).prefault({}).describe('where clients connect (restart-only)'),
+    admin: endpoint(9901).prefault({}).describe('admin API: /healthz /readyz /stats /config /metrics (restart-only)'),
     upstream: z
       .strictObject({
-        url: upstreamUrl.default('http://127.0.0.1:3000'),
-        connectTimeout: duration(1).default(1000),
-        timeout: duration(1).default(60_000).describe('wait for the response head, then 504'),
+        url: upstreamUrl.default('http://127.0.0.1:3000').describe('the app: http://127.0.0.1:PORT (loopback) or unix:/path/to.sock'),
+        connectTimeout: duration(1).prefault('1s').describe('give up connecting to the app after this (502)'),
+        timeout: duration(1).prefault('60s').describe('wait for the response head, then 504'),
         maxSockets: count(1, 512).describe('keep-alive pool size'),
       })
-      .default({ url: 'http://127.0.0.1:3000', connectTimeout: 1000, timeout: 60_000, maxSockets: 512 })
-      .describe('restart-only'),
+      .prefault({})
+      .describe('the app behind portcullis (restart-only)'),
     connections: z
       .strictObject({
         max: count(1, 4096).describe('open client sockets, idle keep-alive included'),
         perClient: count(0, 0).describe('open sockets per client address; 0 = off'),
-        onLimit: z.enum(['reject', 'close']).default('reject'),
-        headerTimeout: duration(1).default(10_000).describe('the whole request head must arrive in time'),
-        idleTimeout: duration(1).default(60_000).describe('keep-alive idle'),
-        maxHeaderSize: size(1024, 1024 * 1024).default(16 * 1024).describe('larger -> 431'),
+        onLimit: z
+          .enum(['reject', 'close'])
+          .default('reject')
+          .describe('reject: minimal 503 (429 for perClient) and close; close: close at once'),
+        headerTimeout: duration(1).prefault('10s').describe('the whole request head must arrive in time (slowloris)'),
+        idleTimeout: duration(1).prefault('60s').describe('keep-alive idle'),
+        maxHeaderSize: size(1024, 1024 * 1024).prefault('16KiB').describe('larger -> 431'),
       })
-      .default({ max: 4096, perClient: 0, onLimit: 'reject', headerTimeout: 10_000, idleTimeout: 60_000, maxHeaderSize: 16 * 1024 }),
-    inflight: inflight.default({ max: 256, perClient: 0, queue: { size: 0, timeout: 1000 } }),
-    routes: z.array(route).default([]).describe('first match wins'),
+      .prefault({})
+      .describe('the socket cap'),
+    inflight: inflight.prefault({}).describe('the global in-flight cap'),
+    routes: z.array(route).prefault([]).describe('first match wins; every match key given must match'),
     reject: z
       .strictObject({
-        status: status(503),
-        clientStatus: status(429).describe('for per-client limits'),
-        retryAfter: duration(0).default(1000).describe('Retry-After in whole seconds, rounded up; 0 = omit'),
-        body: z.string().max(65_536).default('{"error":"overloaded"}'),
-        contentType: z.string().min(1).default('application/json'),
-        reasonHeader: z.boolean().default(true).describe('x-portcullis-reason'),
+        status: status(503).describe('status for global and route limits'),
+        clientStatus: status(429).describe('status for per-client limits'),
+        retryAfter: duration(0).prefault('1s').describe('Retry-After in whole seconds, rounded up; 0 = omit'),
+        body: z.string().max(65_536).default('{"error":"overloaded"}').describe('response body of a reject'),
+        contentType: z.string().min(1).default('application/json').describe('content-type of a reject'),
+        reasonHeader: z.boolean().default(true).describe('send x-portcullis-reason (e.g. queue_timeout)'),
       })
-      .default({
-        status: 503,
-        clientStatus: 429,
-        retryAfter: 1000,
-        body: '{"error":"overloaded"}',
-        contentType: 'application/json',
-        reasonHeader: true,
-      }),
+      .prefault({})
+      .describe('the response a rejected request gets'),
     dryRun: z.boolean().default(false).describe('decide and report, never enforce'),
     telemetry: z
       .strictObject({
-        alwaysSampleRejects: z.boolean().default(true),
-        rejectSpansPerSecond: count(0, 100),
+        alwaysSampleRejects: z.boolean().default(true).describe('record a span for every reject, whatever the sampler says'),
+        rejectSpansPerSecond: count(0, 100).describe('cap on reject spans, so a flood cannot make tracing the bottleneck'),
       })
-      .default({ alwaysSampleRejects: true, rejectSpansPerSecond: 100 }),
+      .prefault({})
+      .describe('spans and metrics (exporter settings come from the standard OTEL_* variables)'),
     drain: z
       .strictObject({
-        delay: duration(0).default(5000).describe('after SIGTERM keep serving this long'),
-        timeout: duration(0).default(25_000).describe('then wait this long for in-flight requests'),
+        delay: duration(0).prefault('5s').describe('after SIGTERM keep serving this long'),
+        timeout: duration(0).prefault('25s').describe('then wait this long for in-flight requests'),
       })
-      .default({ delay: 5000, timeout: 25_000 }),
+      .prefault({})
+      .describe('shutdown after SIGTERM'),
   })
-  .superRefine((c, ctx) => {
-    const seen = new Map<string, number>();
-    c.routes.forEach((r, i) => {
-      const first = seen.get(r.name);
-      if (first !== undefined) {
-        ctx.addIssue({ code: 'custom', path: ['routes', i, 'name'], message: `duplicate route name ${show(r.name)} (also routes[${first}])` });
-      } else seen.set(r.name, i);
-    });
-  });
+  .superRefine(
+    (c, ctx) => {
+      for (const p of routeRuleProblems(c.routes)) ctx.addIssue({ code: 'custom', path: ['routes', ...p.path], message: p.message });
+    },
+    // Also when other fields are invalid, as long as the top level is an object.
+    { when: (payload) => isRecord(payload.value) },
+  )
+  .describe('portcullis config: limits sockets and in-flight requests in front of an app');
 
 type Parsed = z.output<typeof configSchema>;
 type DeepReadonly<T> = T extends (infer U)[] ? readonly DeepReadonly<U>[] : T extends object ? { readonly [K in keyof T]: DeepReadonly<T[K]> } : T;

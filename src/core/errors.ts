@@ -45,10 +45,11 @@ export class ConfigError extends PortcullisError {
 }
 
 export function formatProblems(source: string, problems: readonly ConfigProblem[]): string {
-  return problems
-    .map((p) => {
-      const where = p.line !== undefined ? `${source}:${p.line}:${p.column ?? 1}: ` : `${source}: `;
-      return `  ${where}${p.path || '(root)'}: ${p.message}`;
-    })
-    .join('\n');
+  return problems.map((p) => `  ${formatProblem(source, p)}`).join('\n');
+}
+
+/** One problem on one line, compiler style: `file.yaml:12:7: routes[2].inflight.max: must be >= 0, got -1`. */
+export function formatProblem(source: string, p: ConfigProblem): string {
+  const where = p.line !== undefined ? `${source}:${p.line}:${p.column ?? 1}: ` : `${source}: `;
+  return `${where}${p.path || '(root)'}: ${p.message}`;
 }
