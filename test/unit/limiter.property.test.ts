@@ -1,0 +1,429 @@
+import fc from 'fast-check';
+import { describe, expect, it } from 'vitest';
+import { Admission } from '../../src/core/admission.ts';
+import type { Decision, Grant, PendingDecision, Reason } from '../../src/core/admission.ts';
+import type { Clock, TimerHandle } from '../../src/core/clock.ts';
+import { configSchema } from '../../src/core/config-schema.ts';
+import { Limiter, QueueEntry } from '../../src/core/limiter.ts';
+import type { Permit } from '../../src/core/limiter.ts';
+
+/** Time that moves only when told; due timers fire in order, each at its own time. */
+class FakeClock implements Clock {
+  t = 0;
+  private seq = 0;
+  private readonly timers = new Map<number, { due: number; fn: () => void }>();
+  now(): number {
+    return this.t;
+  }
+  setTimer(fn: () => void, ms: number): TimerHandle {
+    this.timers.set(++this.seq, { due: this.t + ms, fn });
+    return this.seq;
+  }
+  clearTimer(h: TimerHandle): void {
+    this.timers.delete(h as number);
+  }
+  advance(ms: number): void {
+    const target = this.t + ms;
+    for (;;) {
+      let id = -1;
+      let due = Infinity;
+      for (const [k, v] of this.timers) if (v.due <= target && v.due < due) [id, due] = [k, v.due];
+      const timer = this.timers.get(id);
+      if (timer === undefined) break;
+      this.timers.delete(id);
+      this.t = due;
+      timer.fn();
+    }
+    this.t = target;
+  }
+  get armed(): number {
+    return this.timers.size;
+  }
+}
+
+/** Lets promise reactions of the step run before the step is checked. */
+const settle = () => new Promise<void>((r) => setImmediate(r));
+
+class Probe extends QueueEntry {
+  readonly log: string[];
+  constructor(order: number, log: string[]) {
+    super(order);
+    this.log = log;
+  }
+  onRoom(from: Limiter): void {
+    this.log.push(`room:${this.order}`);
+    from.acquireUnchecked();
+  }
+  onDeadline(): void {
+    this.log.push(`deadline:${this.order}`);
+  }
+}
+
+describe('Limiter', () => {
+  const limits = (max: number, queueSize = 0, queueTimeout = 1000) => ({ max, queueSize, queueTimeout });
+
+  it('tryAcquire never blocks; permits release once', () => {
+    const l = new Limiter('global', 'global', limits(2));
+    const p1 = l.tryAcquire();
+    const p2 = l.tryAcquire();
+    expect(p1 && p2).toBeTruthy();
+    expect(l.tryAcquire()).toBeUndefined();
+    p1?.release();
+    p1?.release();
+    expect(l.snapshot()).toMatchObject({ inflight: 1, acquired: 2, released: 1, peak: 2 });
+  });
+
+  it('queue: FIFO wake on release, O(1) removal from the middle, deadlines on the clock', () => {
+    const clock = new FakeClock();
+    const log: string[] = [];
+    const l = new Limiter('route:r', 'route', limits(1, 3, 100), clock);
+    const held = l.tryAcquire();
+    const [e1, e2, e3] = [1, 2, 3].map((i) => new Probe(i, log));
+    expect(l.enqueue(e1 as Probe, 100)).toBe(true);
+    clock.advance(10);
+    expect(l.enqueue(e2 as Probe, 110)).toBe(true);
+    expect(l.enqueue(e3 as Probe, 110)).toBe(true);
+    expect(l.enqueue(new Probe(4, log), 200)).toBe(false);
+    expect(l.remove(e2 as Probe)).toBe(true);
+    expect(l.remove(e2 as Probe)).toBe(false);
+    expect([...l.waiting()].map((e) => e.order)).toEqual([1, 3]);
+    held?.release();
+    expect(log).toEqual(['room:1']);
+    clock.advance(100);
+    expect(log).toEqual(['room:1', 'deadline:3']);
+    expect(l.queued).toBe(0);
+    expect(clock.armed).toBe(0);
+  });
+
+  it('validates limits', () => {
+    expect(() => new Limiter('global', 'global', limits(-1))).toThrow(/global: max must be a whole number >= 0, got -1/);
+    const l = new Limiter('global', 'global', limits(1));
+    expect(() => l.resize(limits(1.5))).toThrow(/max/);
+    expect(l.max).toBe(1);
+  });
+
+  it('property: never more than max unless just lowered; every permit released once', () => {
+    type Op = { t: 'acquire' } | { t: 'release'; i: number } | { t: 'resize'; max: number };
+    const op: fc.Arbitrary<Op> = fc.oneof(
+      fc.constant({ t: 'acquire' as const }),
+      fc.record({ t: fc.constant('release' as const), i: fc.nat() }),
+      fc.record({ t: fc.constant('resize' as const), max: fc.integer({ min: 0, max: 5 }) }),
+    );
+    fc.assert(
+      fc.property(fc.integer({ min: 0, max: 5 }), fc.array(op, { maxLength: 80, size: 'max' }), (max0, ops) => {
+        const l = new Limiter('global', 'global', limits(max0));
+        const permits: { p: Permit; released: boolean }[] = [];
+        let held = 0;
+        for (const o of ops) {
+          if (o.t === 'acquire') {
+            const hadRoom = l.inflight < l.max;
+            const p = l.tryAcquire();
+            expect(p !== undefined).toBe(hadRoom);
+            if (p) {
+              permits.push({ p, released: false });
+              held++;
+            }
+          } else if (o.t === 'release' && permits.length > 0) {
+            const r = permits[o.i % permits.length] as { p: Permit; released: boolean };
+            r.p.release();
+            if (!r.released) held--;
+            r.released = true;
+          } else if (o.t === 'resize') l.resize(limits(o.max));
+          expect(l.inflight).toBe(held);
+          expect(l.acquired - l.released).toBe(held);
+        }
+        for (const r of permits) r.p.release();
+        expect(l.snapshot()).toMatchObject({ inflight: 0, acquired: permits.length, released: permits.length });
+      }),
+      { numRuns: 300 },
+    );
+  });
+});
+
+// ---------------------------------------------------------------------------------------------
+// Several limiters through Admission: global, two routes (with per-route-client caps), global
+// per-client caps, a bypass route; random arrivals, releases (double ones too), cancels, time
+// advances and reloads that raise and lower every limit or drop and re-add routes.
+
+type InflightArb = { max: number; perClient: number; queue: { size: number; timeout: number } };
+type RouteArb = { mode: 'limited' | 'unlimited' | 'removed'; inflight: InflightArb };
+type ConfigArb = { global: InflightArb; a: RouteArb; b: RouteArb; dryRun: boolean };
+
+const inflightArb: fc.Arbitrary<InflightArb> = fc.record({
+  max: fc.integer({ min: 0, max: 4 }),
+  perClient: fc.integer({ min: 0, max: 3 }),
+  queue: fc.record({ size: fc.integer({ min: 0, max: 3 }), timeout: fc.integer({ min: 1, max: 1000 }) }),
+});
+const routeArb: fc.Arbitrary<RouteArb> = fc.record({
+  mode: fc.constantFrom('limited' as const, 'limited' as const, 'unlimited' as const, 'removed' as const),
+  inflight: inflightArb,
+});
+const configArb = (dryRun: fc.Arbitrary<boolean>): fc.Arbitrary<ConfigArb> =>
+  fc.record({ global: inflightArb, a: routeArb, b: routeArb, dryRun });
+
+function toConfig(c: ConfigArb) {
+  const routes: unknown[] = [{ name: 'p', match: { exact: '/p' }, bypass: true }];
+  for (const [name, r] of [['a', c.a], ['b', c.b]] as const) {
+    if (r.mode === 'limited') routes.push({ name, match: { prefix: `/${name}` }, inflight: r.inflight });
+    else if (r.mode === 'unlimited') routes.push({ name, match: { prefix: `/${name}` } });
+  }
+  return configSchema.parse({ inflight: c.global, routes, dryRun: c.dryRun });
+}
+
+type Op =
+  | { t: 'arrive'; path: string; client: string }
+  | { t: 'release'; i: number }
+  | { t: 'cancel'; i: number }
+  | { t: 'advance'; ms: number }
+  | { t: 'update'; config: ConfigArb };
+
+const opArb = (dryRun: fc.Arbitrary<boolean>): fc.Arbitrary<Op> =>
+  fc.oneof(
+    {
+      weight: 6,
+      arbitrary: fc.record({ t: fc.constant('arrive' as const), path: fc.constantFrom('/a', '/b', '/p', '/x'), client: fc.constantFrom('c1', 'c2', 'c3') }),
+    },
+    { weight: 4, arbitrary: fc.record({ t: fc.constant('release' as const), i: fc.nat() }) },
+    { weight: 1, arbitrary: fc.record({ t: fc.constant('cancel' as const), i: fc.nat() }) },
+    { weight: 2, arbitrary: fc.record({ t: fc.constant('advance' as const), ms: fc.integer({ min: 0, max: 700 }) }) },
+    { weight: 1, arbitrary: fc.record({ t: fc.constant('update' as const), config: configArb(dryRun) }) },
+  );
+
+interface GrantRec {
+  grant: Grant;
+  released: boolean;
+}
+interface WaitRec {
+  p: PendingDecision;
+  arrival: number;
+  /** Latest deadline seen on the entry; never grows. */
+  deadline: number;
+  cancelled: boolean;
+  cancelledStep: number;
+  resolved: boolean;
+  value: Decision | null | undefined;
+  resolvedStep: number;
+}
+interface Before {
+  acquired: number;
+  released: number;
+  waiting: QueueEntry[];
+}
+
+const REJECT_REASONS: readonly Reason[] = ['inflight_limit', 'client_inflight_limit', 'queue_full', 'queue_timeout'];
+
+async function runScenario(start: ConfigArb, ops: Op[]): Promise<void> {
+  const clock = new FakeClock();
+  let config = toConfig(start);
+  const adm = new Admission(config, { clock });
+  const grants: GrantRec[] = [];
+  const waits: WaitRec[] = [];
+  const byEntry = new Map<unknown, WaitRec>();
+  const seen = new Set<Limiter>();
+  let step = 0;
+  const global = [...adm.limiters()].find((l) => l.name === 'global') as Limiter;
+  const held = () => grants.filter((g) => !g.released).length;
+
+  const take = (d: Decision) => {
+    if (d.grant !== undefined) grants.push({ grant: d.grant, released: false });
+  };
+  const checkDecision = (d: Decision) => {
+    if (d.decision === 'rejected') {
+      expect(REJECT_REASONS).toContain(d.reason);
+      expect(d.status).toBe(d.reason === 'client_inflight_limit' ? config.reject.clientStatus : config.reject.status);
+      if (!d.dryRun) expect(d.grant).toBeUndefined();
+    } else if (d.decision === 'admitted') {
+      expect(d.grant).toBeDefined();
+      expect(d.reason).toBeUndefined();
+      expect(d.status).toBe(0);
+    }
+    if (d.dryRun) expect(d.grant).toBeDefined();
+  };
+
+  const snapshotBefore = () => {
+    for (const l of adm.limiters()) seen.add(l);
+    const m = new Map<Limiter, Before>();
+    for (const l of seen) m.set(l, { acquired: l.acquired, released: l.released, waiting: [...l.waiting()] });
+    return m;
+  };
+
+  const checkStep = (before: Map<Limiter, Before>) => {
+    for (const l of adm.limiters()) seen.add(l);
+    for (const l of seen) {
+      const b = before.get(l) ?? { acquired: 0, released: 0, waiting: [] };
+      const admittedNow = l.acquired - b.acquired;
+      // Permits: counted once each, released at most once.
+      expect(l.inflight).toBe(l.acquired - l.released);
+      expect(l.released).toBeLessThanOrEqual(l.acquired);
+      expect(l.inflight).toBeGreaterThanOrEqual(0);
+      if (!config.dryRun) {
+        // 1. Over max only when a reload lowered it, and then nothing new is admitted.
+        if (admittedNow > 0) expect(l.inflight, `${l.name} over max after admitting`).toBeLessThanOrEqual(l.max);
+        // Room means an empty queue, so a newcomer can never overtake a waiter.
+        if (l.hasRoom()) expect(l.queued, `${l.name} has room and waiters`).toBe(0);
+      }
+      const after = [...l.waiting()];
+      const prev = new Set(b.waiting);
+      const appended = after.filter((e) => !prev.has(e));
+      // 3. Never above size, except waiters kept through a reload that lowered it.
+      if (appended.length > 0) expect(after.length, `${l.name} queue above size`).toBeLessThanOrEqual(l.queueSize);
+      // FIFO: whoever left other than by timeout or cancel left from the head; the rest keep
+      // their order; newcomers join at the tail.
+      const now = new Set(after);
+      const ordered = b.waiting.filter((e) => {
+        const w = byEntry.get(e);
+        const timedOut = w?.resolvedStep === step && w.value?.reason === 'queue_timeout';
+        const cancelled = w?.cancelledStep === step;
+        return !timedOut && !cancelled;
+      });
+      const left = ordered.filter((e) => !now.has(e)).length;
+      for (let i = 0; i < left; i++) expect(now.has(ordered[i] as QueueEntry), `${l.name} not FIFO`).toBe(false);
+      const survivors = after.filter((e) => prev.has(e));
+      expect(survivors).toEqual(ordered.filter((e) => now.has(e)));
+      expect(after.slice(0, survivors.length)).toEqual(survivors);
+      for (const e of after) {
+        const w = byEntry.get(e);
+        if (w === undefined) throw new Error('unknown queue entry');
+        // Nobody is still waiting at or past the deadline, and a deadline never grows.
+        expect(e.deadline).toBeGreaterThan(clock.now());
+        expect(e.deadline).toBeLessThanOrEqual(w.deadline);
+        w.deadline = e.deadline;
+      }
+    }
+    for (const w of waits) {
+      if (w.resolvedStep !== step) continue;
+      const v = w.value;
+      if (v === null) {
+        expect(w.cancelled).toBe(true);
+        continue;
+      }
+      if (v === undefined) throw new Error('resolved without a value');
+      checkDecision(v);
+      // 3. Nobody waits longer than the deadline; only queue_timeout at it.
+      expect(w.arrival + v.queueWaitMs).toBeLessThanOrEqual(w.deadline);
+      expect(w.arrival + v.queueWaitMs).toBeLessThanOrEqual(clock.now());
+      if (v.reason !== 'queue_timeout') expect(w.arrival + v.queueWaitMs).toBeLessThan(w.deadline);
+      if (v.decision === 'admitted') take(v);
+    }
+    // Every admitted request holds exactly one global permit.
+    expect(global.inflight).toBe(held());
+  };
+
+  for (const op of ops) {
+    step++;
+    const before = snapshotBefore();
+    const acquiredBefore = [...seen].reduce((n, l) => n + l.acquired, 0);
+    const releasedBefore = [...seen].reduce((n, l) => n + l.released, 0);
+    let immediate: Decision | undefined;
+    let doubleRelease = false;
+    let freshRelease = false;
+    switch (op.t) {
+      case 'arrive': {
+        const d = adm.admit({ method: 'GET', path: op.path, host: 'h', headers: {}, client: op.client });
+        if ('pending' in d) {
+          expect(config.dryRun).toBe(false);
+          const rec: WaitRec = { p: d, arrival: clock.now(), deadline: Infinity, cancelled: false, cancelledStep: -1, resolved: false, value: undefined, resolvedStep: -1 };
+          const entry = d as unknown as QueueEntry;
+          expect(entry.queue, 'a pending decision is queued somewhere').toBeDefined();
+          // Deadline bound: arrival + the timeout of the queue it joined.
+          rec.deadline = clock.now() + (entry.queue as Limiter).queueTimeout;
+          waits.push(rec);
+          byEntry.set(d, rec);
+          void d.promise.then((v) => {
+            expect(rec.resolved, 'resolved twice').toBe(false);
+            rec.resolved = true;
+            rec.value = v;
+            rec.resolvedStep = step;
+          });
+        } else {
+          immediate = d;
+          checkDecision(d);
+          take(d);
+        }
+        break;
+      }
+      case 'release': {
+        const g = grants[op.i % Math.max(1, grants.length)];
+        if (g === undefined) break;
+        doubleRelease = g.released;
+        freshRelease = !g.released;
+        g.grant.release();
+        g.released = true;
+        break;
+      }
+      case 'cancel': {
+        const w = waits[op.i % Math.max(1, waits.length)];
+        if (w === undefined) break;
+        if (!w.resolved && !w.cancelled) {
+          w.cancelled = true;
+          w.cancelledStep = step;
+        }
+        w.p.cancel();
+        // A late cancel of an admitted request gives its grant back.
+        const rec = grants.find((g) => g.grant === w.value?.grant);
+        if (rec !== undefined) rec.released = true;
+        break;
+      }
+      case 'advance':
+        clock.advance(op.ms);
+        break;
+      case 'update':
+        config = toConfig(op.config);
+        adm.update(config);
+        break;
+    }
+    await settle();
+    checkStep(before);
+    const acquiredNow = [...seen].reduce((n, l) => n + l.acquired, 0);
+    const releasedNow = [...seen].reduce((n, l) => n + l.released, 0);
+    // Rejects and bypasses take nothing.
+    if (immediate !== undefined && immediate.decision !== 'admitted' && !immediate.dryRun) expect(acquiredNow).toBe(acquiredBefore);
+    if (immediate?.decision === 'admitted') expect(acquiredNow).toBeGreaterThan(acquiredBefore);
+    if (doubleRelease) expect(releasedNow).toBe(releasedBefore);
+    if (freshRelease) expect(releasedNow).toBeGreaterThan(releasedBefore);
+    if (op.t === 'cancel') {
+      const w = waits[op.i % Math.max(1, waits.length)];
+      if (w?.cancelledStep === step) expect(w.value).toBeNull();
+    }
+  }
+
+  // Wind down: release everything (twice), let the queues drain or time out.
+  for (let round = 0; round < 1000; round++) {
+    step++;
+    const before = snapshotBefore();
+    for (const g of grants) {
+      g.grant.release();
+      g.grant.release();
+      g.released = true;
+    }
+    clock.advance(1000);
+    await settle();
+    checkStep(before);
+    if (held() === 0 && waits.every((w) => w.resolved)) break;
+  }
+  expect(waits.every((w) => w.resolved)).toBe(true);
+  for (const l of seen) {
+    expect(l.snapshot()).toMatchObject({ inflight: 0, queued: 0 });
+    expect(l.released).toBe(l.acquired);
+  }
+  // Idle per-client limiters and retired limiters are gone; no timer left behind.
+  expect([...adm.limiters()].filter((l) => l.kind === 'client' || l.kind === 'route-client')).toEqual([]);
+  for (const l of adm.limiters()) expect(l.kind === 'global' || config.routes.some((r) => l.name === `route:${r.name}`)).toBe(true);
+  expect(clock.armed).toBe(0);
+}
+
+describe('Admission over several limiters (property)', () => {
+  it('enforced: caps, exactly-once release, FIFO, queue bounds, deadlines, clean end state', async () => {
+    await fc.assert(
+      fc.asyncProperty(configArb(fc.constant(false)), fc.array(opArb(fc.constant(false)), { minLength: 20, maxLength: 120, size: 'max' }), runScenario),
+      { numRuns: 250 },
+    );
+  });
+
+  it('with dry run switched on and off by reloads', async () => {
+    await fc.assert(
+      fc.asyncProperty(configArb(fc.boolean()), fc.array(opArb(fc.boolean()), { minLength: 20, maxLength: 120, size: 'max' }), runScenario),
+      { numRuns: 120 },
+    );
+  });
+});
