@@ -6,11 +6,12 @@
 import { readFile } from 'node:fs/promises';
 import { parseCommandLine } from './cli/args.ts';
 import { checkCommand, schemaCommand } from './cli/config-commands.ts';
-import { loadConfig, type Overrides } from './core/config-load.ts';
+import { loadConfig, resolveSettings } from './core/config-load.ts';
 import { ConfigError, PortcullisError } from './core/errors.ts';
 import { jsonLogger, type Logger } from './core/log.ts';
 import { startSidecar, type LoadedConfig } from './sidecar.ts';
-import { argv, env, exit, onSignals, runtimeName, runtimeVersion, writeStderr, writeStdout } from './runtime/process.ts';
+import { startReloader } from './reload.ts';
+import { argv, environment, exit, onSignals, runtimeName, runtimeVersion, writeStderr, writeStdout } from './runtime/process.ts';
 
 const VERSION = '0.1.0';
 
@@ -42,16 +43,7 @@ async function main(): Promise<number> {
 
 async function run(cmd: { config?: string; upstream?: string; port?: string; adminPort?: string }): Promise<number> {
   const logger = jsonLogger({ write: writeStdout });
-  const source = cmd.config ?? env('PORTCULLIS_CONFIG');
-  const overrides: Overrides = {};
-  const pick = (flag: string | undefined, envName: string, label: string) =>
-    flag !== undefined ? { value: flag, from: label } : env(envName) !== undefined ? { value: env(envName) as string, from: envName } : undefined;
-  const upstream = pick(cmd.upstream, 'PORTCULLIS_UPSTREAM', '--upstream');
-  const port = pick(cmd.port, 'PORTCULLIS_PORT', '--port');
-  const adminPort = pick(cmd.adminPort, 'PORTCULLIS_ADMIN_PORT', '--admin-port');
-  if (upstream) overrides.upstream = upstream;
-  if (port) overrides.port = port;
-  if (adminPort) overrides.adminPort = adminPort;
+  const { configPath: source, overrides } = resolveSettings(cmd, environment());
 
   let loaded: LoadedConfig;
   try {
@@ -84,6 +76,15 @@ async function run(cmd: { config?: string; upstream?: string; port?: string; adm
     dryRun: c.dryRun,
   });
 
+  const watch =
+    source === undefined
+      ? undefined
+      : startReloader({ source, overrides, running: loaded, sidecar, logger });
+  onSignals(['SIGHUP'], () => {
+    if (watch) watch.trigger('SIGHUP');
+    else logger.warn('SIGHUP ignored: no config file');
+  });
+
   return new Promise<number>((resolve) => {
     let stopping = false;
     onSignals(['SIGTERM', 'SIGINT'], (signal) => {
@@ -93,6 +94,7 @@ async function run(cmd: { config?: string; upstream?: string; port?: string; adm
         return;
       }
       stopping = true;
+      watch?.close();
       logger.info('shutdown requested', { signal });
       sidecar.drain().then(
         ({ cut }) => {

@@ -149,7 +149,8 @@ export async function startSidecar(options: SidecarOptions): Promise<Sidecar> {
     gate.update(config.connections, rejects);
     server.headersTimeout = config.connections.headerTimeout;
     server.keepAliveTimeout = config.connections.idleTimeout;
-    // maxHeaderSize is fixed per server by node: it takes effect on restart.
+    // node reads these when a connection starts: new connections get the new values.
+    (server as { maxHeaderSize?: number }).maxHeaderSize = config.connections.maxHeaderSize;
   };
 
   const drain = async (): Promise<{ cut: number }> => {

@@ -254,6 +254,14 @@ export const configSchema = z
       })
       .prefault({})
       .describe('shutdown after SIGTERM'),
+    reload: z
+      .strictObject({
+        watch: z.boolean().default(true).describe("watch the config file's directory (ConfigMap ..data swaps included)"),
+        pollInterval: duration(0).prefault('5s').describe('also re-read the file and compare its hash this often; 0 = off'),
+        debounce: duration(0).prefault('100ms').describe('wait this long after a change before reading, to coalesce a burst of events'),
+      })
+      .prefault({})
+      .describe('live reload of this file (restart-only)'),
   })
   .superRefine(
     (c, ctx) => {
@@ -274,7 +282,7 @@ export type InflightConfig = Config['inflight'];
 export type QueueConfig = InflightConfig['queue'];
 
 /** Fields that only take effect on restart; a reload that changes them is reported, not applied. */
-export const RESTART_ONLY = ['listen', 'admin', 'upstream'] as const;
+export const RESTART_ONLY = ['listen', 'admin', 'upstream', 'reload'] as const;
 
 /** The JSON Schema (draft 2020-12) of the file as written by people: the input side of the schema. */
 export function configJsonSchema(): Record<string, unknown> {

@@ -24,9 +24,8 @@ export function writeStderr(text: string): void {
   process.stderr.write(text);
 }
 
-export function env(name: string): string | undefined {
-  const v = process.env[name];
-  return v === undefined || v === '' ? undefined : v;
+export function environment(): Readonly<Record<string, string | undefined>> {
+  return process.env;
 }
 
 export function argv(): string[] {
