@@ -37,7 +37,12 @@ export function startReloader(options: ReloaderOptions): ConfigWatch {
     const at = new Date().toISOString();
     switch (plan.result) {
       case 'unchanged':
-        if (trigger === 'SIGHUP') logger.info('config unchanged', { source, version: plan.version, trigger });
+        if (lastFailure !== undefined) {
+          // The file is back to what is running: the failure is over, say so once.
+          lastFailure = undefined;
+          logger.info('config recovered', { source, version: plan.version, trigger });
+          sidecar.setLastReload({ at, result: 'unchanged', version: plan.version });
+        } else if (trigger === 'SIGHUP') logger.info('config unchanged', { source, version: plan.version, trigger });
         return;
       case 'invalid': {
         // The same broken content is reported once, not at every poll.

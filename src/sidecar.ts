@@ -3,6 +3,7 @@
  * pool, the admin API; and the two things that touch all of them: live update and drain.
  */
 import http from 'node:http';
+import type net from 'node:net';
 import type { Config } from './core/config-schema.ts';
 import { Admission } from './core/admission.ts';
 import { buildRejectResponses, statusText } from './core/reject-response.ts';
@@ -69,7 +70,9 @@ export async function startSidecar(options: SidecarOptions): Promise<Sidecar> {
   flushTimer.unref?.();
   const pool = createUpstreamPool(config.upstream);
 
-  const proxy = new Proxy({ admission, pool, totals, rejectLog, logger, rejects });
+  // Declared before the server so its handlers can consult it; attached to the server below.
+  let gate: SocketGate;
+  const proxy = new Proxy({ admission, pool, totals, rejectLog, logger, rejects, isTurnedAway: (s) => gate.isTurnedAway(s) });
   const server = http.createServer(
     {
       maxHeaderSize: config.connections.maxHeaderSize,
@@ -81,7 +84,7 @@ export async function startSidecar(options: SidecarOptions): Promise<Sidecar> {
     proxy.handle,
   );
   server.on('clientError', (err: NodeJS.ErrnoException, socket) => {
-    if (!socket.writable || err.code === 'ECONNRESET' || err.code === 'HPE_INVALID_EOF_STATE') {
+    if (!socket.writable || gate.isTurnedAway(socket as net.Socket) || err.code === 'ECONNRESET' || err.code === 'HPE_INVALID_EOF_STATE') {
       socket.destroy();
       return;
     }
@@ -91,23 +94,30 @@ export async function startSidecar(options: SidecarOptions): Promise<Sidecar> {
   });
   server.on(
     'upgrade',
-    createUpgradeHandler({ admission, pool, totals, rejectLog, rejects: () => rejects, closing: () => proxy.closing }),
+    createUpgradeHandler({
+      admission,
+      pool,
+      totals,
+      rejectLog,
+      rejects: () => rejects,
+      closing: () => proxy.closing,
+      isTurnedAway: (s) => gate.isTurnedAway(s),
+    }),
   );
-  // The gate, not this server, owns the listening socket; node starts tracking connections
-  // (header and keep-alive timeouts, closeIdleConnections) on 'listening', so say it.
-  server.emit('listening');
-
-  const gate = new SocketGate({
+  gate = new SocketGate({
     connections: config.connections,
     rejects,
-    accept: (socket) => server.emit('connection', socket),
     onReject: (reason, client) => {
       totals.reject(reason);
       rejectLog.reject(reason, { client, limit: reason === 'connection_limit' ? config.connections.max : config.connections.perClient });
     },
   });
+  gate.attach(server);
 
+  // Counts applied reloads, so a reader of /stats can tell whether two snapshots saw the same limits.
+  let generation = 0;
   const stats = () => ({
+    config: { version: loaded.version, generation },
     connections: { open: gate.open, max: config.connections.max, perClient: config.connections.perClient, peak: gate.peak, rejected: gate.rejected },
     limiters: admission.snapshot(),
     totals: totals.snapshot(),
@@ -132,7 +142,7 @@ export async function startSidecar(options: SidecarOptions): Promise<Sidecar> {
   );
   let port: number;
   try {
-    port = await gate.listen(config.listen.host, config.listen.port);
+    port = await listen(server, config.listen.host, config.listen.port);
   } catch (err) {
     await admin.close();
     await pool.close();
@@ -143,6 +153,7 @@ export async function startSidecar(options: SidecarOptions): Promise<Sidecar> {
   const update = (next: LoadedConfig) => {
     loaded = next;
     config = next.config;
+    generation++;
     admission.update(config);
     rejects = buildRejectResponses(config.reject);
     proxy.setRejects(rejects);
@@ -159,7 +170,8 @@ export async function startSidecar(options: SidecarOptions): Promise<Sidecar> {
     logger.info('drain started', { delay, timeout, active: proxy.active, connections: gate.open });
     await sleep(delay);
     proxy.closing = true;
-    await Promise.race([gate.close(), sleep(50)]);
+    // Stop accepting; the callback would wait for every connection, which the loop below handles.
+    server.close();
     const deadline = performance.now() + timeout;
     while (proxy.active > 0 && performance.now() < deadline) {
       server.closeIdleConnections();
@@ -184,6 +196,16 @@ export async function startSidecar(options: SidecarOptions): Promise<Sidecar> {
     },
     drain,
   };
+}
+
+function listen(server: net.Server, host: string, port: number): Promise<number> {
+  return new Promise((resolve, reject) => {
+    server.once('error', reject);
+    server.listen({ host, port, backlog: 4096 }, () => {
+      server.off('error', reject);
+      resolve((server.address() as net.AddressInfo).port);
+    });
+  });
 }
 
 function sleep(ms: number): Promise<void> {

@@ -4,6 +4,7 @@
  * when the response is done or the client went away, whichever comes first.
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { Socket } from 'node:net';
 import type { Dispatcher } from 'undici';
 import type { Admission, Decision, Grant, PendingDecision, Reason, RequestInfo } from '../core/admission.ts';
 import type { RejectResponse } from '../core/reject-response.ts';
@@ -18,6 +19,8 @@ export interface ProxyOptions {
   rejectLog: RejectLogSampler;
   logger: Logger;
   rejects: Readonly<Record<Reason, RejectResponse>>;
+  /** A socket the socket cap turned away: whatever was parsed from it is not served. */
+  isTurnedAway: (socket: Socket) => boolean;
 }
 
 type UpstreamFailure = { status: 502 | 504; error: string };
@@ -54,6 +57,7 @@ export class Proxy {
   }
 
   readonly handle = (req: IncomingMessage, res: ServerResponse): void => {
+    if (this.options.isTurnedAway(req.socket)) return;
     if (this.closing) {
       this.reject(req, res, 'draining', undefined);
       return;

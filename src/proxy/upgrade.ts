@@ -5,6 +5,7 @@
  */
 import type { IncomingMessage } from 'node:http';
 import type { Duplex } from 'node:stream';
+import type { Socket } from 'node:net';
 import type { Pool } from 'undici';
 import type { Admission, Decision, Grant } from '../core/admission.ts';
 import type { DecisionTotals } from '../core/totals.ts';
@@ -22,6 +23,7 @@ export interface UpgradeOptions {
   rejectLog: RejectLogSampler;
   rejects: () => Readonly<Record<Reason, RejectResponse>>;
   closing: () => boolean;
+  isTurnedAway: (socket: Socket) => boolean;
 }
 
 function rawResponse(status: number, headers: Record<string, string>, body = ''): string {
@@ -33,6 +35,7 @@ function rawResponse(status: number, headers: Record<string, string>, body = '')
 
 export function createUpgradeHandler(options: UpgradeOptions) {
   return (req: IncomingMessage, socket: Duplex, head: Buffer): void => {
+    if (options.isTurnedAway(req.socket)) return;
     socket.on('error', () => socket.destroy());
     const client = normalizeAddress(req.socket.remoteAddress);
     const refuse = (reason: Reason, d: Decision | undefined) => {

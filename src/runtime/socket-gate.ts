@@ -1,7 +1,9 @@
 /**
- * The socket cap. A plain TCP listener accepts every socket first, counts it, and either hands
- * it to the HTTP server or turns it away before any byte of HTTP is parsed: a flood of sockets
- * costs a counter and a short write, not a parser per socket.
+ * The socket cap. It sees every socket first (a 'connection' listener put ahead of the HTTP
+ * server's own), counts it, and turns the excess away with a short raw write before any request
+ * is answered. The HTTP server still attaches its parser to a turned-away socket (on Deno an
+ * injected socket loses keep-alive, so the server must own the listener), so such sockets are
+ * marked and the request handler ignores whatever it parses from them.
  */
 import net from 'node:net';
 import type { Config } from '../core/config-schema.ts';
@@ -13,8 +15,6 @@ export interface SocketGateOptions {
   connections: Config['connections'];
   /** Precomputed socket-layer rejects. */
   rejects: Readonly<Record<Reason, RejectResponse>>;
-  /** Receives each admitted socket (node's http.Server 'connection'). */
-  accept: (socket: net.Socket) => void;
   /** Called for each socket turned away. */
   onReject: (reason: Reason, client: string) => void;
 }
@@ -26,8 +26,8 @@ export class SocketGate {
   private settings: Config['connections'];
   private rejects: Readonly<Record<Reason, RejectResponse>>;
   private readonly perClient = new Map<string, number>();
-  private readonly server: net.Server;
   private readonly sockets = new Set<net.Socket>();
+  private readonly turnedAway = new WeakSet<net.Socket>();
   open = 0;
   peak = 0;
   rejected = 0;
@@ -35,29 +35,22 @@ export class SocketGate {
   constructor(private readonly options: SocketGateOptions) {
     this.settings = options.connections;
     this.rejects = options.rejects;
-    this.server = net.createServer({ noDelay: true, pauseOnConnect: false }, (socket) => this.onSocket(socket));
   }
 
-  listen(host: string, port: number): Promise<number> {
-    return new Promise((resolve, reject) => {
-      const onError = (err: Error) => reject(err);
-      this.server.once('error', onError);
-      this.server.listen({ host, port, backlog: 4096 }, () => {
-        this.server.off('error', onError);
-        resolve((this.server.address() as net.AddressInfo).port);
-      });
-    });
+  /** Puts the gate in front of the server's own connection handling. */
+  attach(server: net.Server): void {
+    server.prependListener('connection', (socket: net.Socket) => this.onSocket(socket));
+  }
+
+  /** True for a socket the gate turned away: nothing parsed from it may be served. */
+  isTurnedAway(socket: net.Socket): boolean {
+    return this.turnedAway.has(socket);
   }
 
   /** Live reload of the connections block; existing sockets stay, new limits apply to new sockets. */
   update(connections: Config['connections'], rejects: Readonly<Record<Reason, RejectResponse>>): void {
     this.settings = connections;
     this.rejects = rejects;
-  }
-
-  /** Stops accepting new sockets; open ones are left to the HTTP server's drain. */
-  close(): Promise<void> {
-    return new Promise((resolve) => this.server.close(() => resolve()));
   }
 
   /** Ends every socket still open (last step of a drain). */
@@ -91,10 +84,10 @@ export class SocketGate {
         else this.perClient.set(client, n - 1);
       }
     });
-    this.options.accept(socket);
   }
 
   private turnAway(socket: net.Socket, reason: Reason): void {
+    this.turnedAway.add(socket);
     socket.on('error', () => socket.destroy());
     if (this.settings.onLimit === 'close') {
       socket.destroy();
