@@ -8,7 +8,7 @@ import type { Config } from './core/config-schema.ts';
 import { Admission } from './core/admission.ts';
 import { buildRejectResponses, statusText } from './core/reject-response.ts';
 import { DecisionTotals } from './core/totals.ts';
-import { RejectLogSampler, type Logger } from './core/log.ts';
+import { SampledLog, type Logger } from './core/log.ts';
 import { Proxy } from './proxy/proxy.ts';
 import { createUpgradeHandler } from './proxy/upgrade.ts';
 import { SocketGate } from './runtime/socket-gate.ts';
@@ -65,7 +65,7 @@ export async function startSidecar(options: SidecarOptions): Promise<Sidecar> {
   const admission = new Admission(config);
   let rejects = buildRejectResponses(config.reject);
   const totals = new DecisionTotals();
-  const rejectLog = new RejectLogSampler(logger);
+  const rejectLog = new SampledLog(logger);
   const flushTimer = setInterval(() => rejectLog.flush(), 1000);
   flushTimer.unref?.();
   const pool = createUpstreamPool(config.upstream);
@@ -89,7 +89,7 @@ export async function startSidecar(options: SidecarOptions): Promise<Sidecar> {
       return;
     }
     const status = err.code === 'HPE_HEADER_OVERFLOW' ? 431 : err.code === 'ERR_HTTP_REQUEST_TIMEOUT' ? 408 : 400;
-    rejectLog.reject(`bad_request:${status}`, { code: err.code, error: err.message });
+    rejectLog.note('bad request', String(status), { status, code: err.code, error: err.message });
     socket.end(`HTTP/1.1 ${status} ${statusText(status)}\r\nconnection: close\r\ncontent-length: 0\r\n\r\n`);
   });
   server.on(

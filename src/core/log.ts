@@ -33,11 +33,12 @@ export function jsonLogger(options: { write: (line: string) => void; level?: Lev
 export const silentLogger: Logger = { debug() {}, info() {}, warn() {}, error() {} };
 
 /**
- * Logs rejects at most once per interval per reason, with how many were folded into the line,
- * so a flood of rejects costs a counter increment, not a write.
+ * Logs a kind of event (a reject reason, an upstream fault, a bad request) at most once per
+ * interval per kind, with how many were folded into the line, so a flood costs a counter
+ * increment, not a write. Every line carries `count` (1 + the events folded into it).
  */
-export class RejectLogSampler {
-  private readonly pending = new Map<string, { count: number; last: Fields }>();
+export class SampledLog {
+  private readonly pending = new Map<string, { msg: string; count: number; last: Fields }>();
   private readonly lastAt = new Map<string, number>();
   constructor(
     private readonly logger: Logger,
@@ -45,29 +46,36 @@ export class RejectLogSampler {
     private readonly now: () => number = () => performance.now(),
   ) {}
 
+  /** A reject: `{"msg":"reject","reason":...}`. */
   reject(reason: string, fields: Fields): void {
+    this.note('reject', reason, { reason, ...fields });
+  }
+
+  /** Any other sampled event; `key` names the kind that is rate-limited. */
+  note(msg: string, key: string, fields: Fields): void {
+    const k = `${msg}\0${key}`;
     const t = this.now();
-    const last = this.lastAt.get(reason);
-    const p = this.pending.get(reason);
+    const last = this.lastAt.get(k);
+    const p = this.pending.get(k);
     if (last === undefined || t - last >= this.intervalMs) {
-      this.lastAt.set(reason, t);
-      const suppressed = p ? p.count : 0;
-      this.pending.delete(reason);
-      this.logger.warn('reject', { reason, ...fields, count: suppressed + 1 });
+      this.lastAt.set(k, t);
+      const folded = p ? p.count : 0;
+      this.pending.delete(k);
+      this.logger.warn(msg, { ...fields, count: folded + 1 });
       return;
     }
     if (p) {
       p.count++;
       p.last = fields;
-    } else this.pending.set(reason, { count: 1, last: fields });
+    } else this.pending.set(k, { msg, count: 1, last: fields });
   }
 
   /** Writes what is still folded (called on a timer and at shutdown). */
   flush(): void {
     const t = this.now();
-    for (const [reason, p] of this.pending) {
-      this.lastAt.set(reason, t);
-      this.logger.warn('reject', { reason, ...p.last, count: p.count });
+    for (const [k, p] of this.pending) {
+      this.lastAt.set(k, t);
+      this.logger.warn(p.msg, { ...p.last, count: p.count });
     }
     this.pending.clear();
   }

@@ -9,14 +9,14 @@ import type { Dispatcher } from 'undici';
 import type { Admission, Decision, Grant, PendingDecision, Reason, RequestInfo } from '../core/admission.ts';
 import type { RejectResponse } from '../core/reject-response.ts';
 import type { DecisionTotals } from '../core/totals.ts';
-import type { Logger, RejectLogSampler } from '../core/log.ts';
+import type { Logger, SampledLog } from '../core/log.ts';
 import { forwardRequestHeaders, forwardResponseHeaders, normalizeAddress } from './headers.ts';
 
 export interface ProxyOptions {
   admission: Admission;
   pool: Dispatcher;
   totals: DecisionTotals;
-  rejectLog: RejectLogSampler;
+  rejectLog: SampledLog;
   logger: Logger;
   rejects: Readonly<Record<Reason, RejectResponse>>;
   /** A socket the socket cap turned away: whatever was parsed from it is not served. */
@@ -164,7 +164,7 @@ export class Proxy {
 
   /** Logged at most once per second per kind, like rejects. */
   upstreamError(error: string, err: unknown): void {
-    this.options.rejectLog.reject(`upstream:${error}`, { error: String((err as Error)?.message ?? err) });
+    this.options.rejectLog.note('upstream error', error, { error, detail: String((err as Error)?.message ?? err) });
   }
 }
 

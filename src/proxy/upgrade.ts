@@ -9,7 +9,7 @@ import type { Socket } from 'node:net';
 import type { Pool } from 'undici';
 import type { Admission, Decision, Grant } from '../core/admission.ts';
 import type { DecisionTotals } from '../core/totals.ts';
-import type { RejectLogSampler } from '../core/log.ts';
+import type { SampledLog } from '../core/log.ts';
 import type { RejectResponse } from '../core/reject-response.ts';
 import type { Reason } from '../core/admission.ts';
 import { forwardRequestHeaders, normalizeAddress } from './headers.ts';
@@ -20,7 +20,7 @@ export interface UpgradeOptions {
   admission: Admission;
   pool: Pool;
   totals: DecisionTotals;
-  rejectLog: RejectLogSampler;
+  rejectLog: SampledLog;
   rejects: () => Readonly<Record<Reason, RejectResponse>>;
   closing: () => boolean;
   isTurnedAway: (socket: Socket) => boolean;
