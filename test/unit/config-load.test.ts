@@ -52,6 +52,7 @@ const DEFAULTS = {
   dryRun: false,
   telemetry: { alwaysSampleRejects: true, rejectSpansPerSecond: 100 },
   drain: { delay: 5000, timeout: 25_000 },
+  reload: { watch: true, pollInterval: 5000, debounce: 100 },
 };
 
 describe('defaults', () => {
