@@ -11,6 +11,8 @@ import { ConfigError, PortcullisError } from './core/errors.ts';
 import { jsonLogger, type Logger } from './core/log.ts';
 import { startSidecar, type LoadedConfig } from './sidecar.ts';
 import { startReloader } from './reload.ts';
+import { startTelemetrySdk } from './telemetry/sdk.ts';
+import type { Telemetry } from './telemetry/telemetry.ts';
 import { argv, environment, exit, onSignals, runtimeName, runtimeVersion, writeStderr, writeStdout } from './runtime/process.ts';
 
 const VERSION = '0.1.0';
@@ -59,7 +61,16 @@ async function run(cmd: { config?: string; upstream?: string; port?: string; adm
     throw err;
   }
 
-  const sidecar = await startSidecar({ loaded, logger, runtime: runtimeName() });
+  // The SDK calls back into the sidecar's telemetry, which exists once the sidecar does.
+  let telemetry: Telemetry | undefined;
+  const sdk = await startTelemetrySdk({
+    env: environment(),
+    logger,
+    alwaysSampleRejects: () => telemetry?.alwaysSampleRejects() ?? true,
+    onDropped: (n) => telemetry?.countDropped(n),
+  });
+  const sidecar = await startSidecar({ loaded, logger, runtime: runtimeName(), sdk });
+  telemetry = sidecar.telemetry;
   const c = loaded.config;
   logger.info('portcullis started', {
     version: VERSION,
@@ -79,7 +90,7 @@ async function run(cmd: { config?: string; upstream?: string; port?: string; adm
   const watch =
     source === undefined
       ? undefined
-      : startReloader({ source, overrides, running: loaded, sidecar, logger });
+      : startReloader({ source, overrides, running: loaded, sidecar, logger, onResult: (r) => telemetry?.countReload(r) });
   onSignals(['SIGHUP'], () => {
     if (watch) watch.trigger('SIGHUP');
     else logger.warn('SIGHUP ignored: no config file');
@@ -96,8 +107,15 @@ async function run(cmd: { config?: string; upstream?: string; port?: string; adm
       stopping = true;
       watch?.close();
       logger.info('shutdown requested', { signal });
-      sidecar.drain().then(
-        ({ cut }) => {
+      sidecar
+        .drain()
+        .then(async ({ cut }) => {
+          // Spans of the last requests go out before the exit (bounded by the exporter timeout).
+          await sdk.shutdown().catch((err: unknown) => logger.warn('telemetry shutdown failed', { error: String(err) }));
+          return cut;
+        })
+        .then(
+        (cut) => {
           logger.info('portcullis stopped', { signal, cut });
           resolve(0);
         },

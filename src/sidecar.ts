@@ -8,6 +8,7 @@ import type { Config } from './core/config-schema.ts';
 import { Admission } from './core/admission.ts';
 import { buildRejectResponses, statusText } from './core/reject-response.ts';
 import { DecisionTotals } from './core/totals.ts';
+import { summarizeLimiters } from './core/limiter-summary.ts';
 import { SampledLog, type Logger } from './core/log.ts';
 import { Proxy } from './proxy/proxy.ts';
 import { createUpgradeHandler } from './proxy/upgrade.ts';
@@ -15,6 +16,7 @@ import { SocketGate } from './runtime/socket-gate.ts';
 import { createUpstreamPool } from './runtime/upstream.ts';
 import { serveAdmin, type AdminServer } from './runtime/admin-server.ts';
 import { createAdminApp } from './admin/app.ts';
+import { Telemetry } from './telemetry/telemetry.ts';
 
 export interface LoadedConfig {
   config: Config;
@@ -28,11 +30,14 @@ export interface SidecarOptions {
   loaded: LoadedConfig;
   logger: Logger;
   runtime: string;
+  /** From the telemetry SDK (src/telemetry/sdk.ts); absent: no spans, no /metrics. */
+  sdk?: { tracing: boolean; metricsText(): Promise<string | undefined> };
 }
 
 export interface Sidecar {
   port: number;
   adminPort: number;
+  telemetry: Telemetry;
   /** Applies a validated config in one step (restart-only fields are the caller's business). */
   update(loaded: LoadedConfig): void;
   /** Records the outcome of a reload attempt, for /config. */
@@ -72,7 +77,22 @@ export async function startSidecar(options: SidecarOptions): Promise<Sidecar> {
 
   // Declared before the server so its handlers can consult it; attached to the server below.
   let gate: SocketGate;
-  const proxy = new Proxy({ admission, pool, totals, rejectLog, logger, rejects, isTurnedAway: (s) => gate.isTurnedAway(s) });
+  const telemetry = new Telemetry({
+    tracing: options.sdk?.tracing ?? false,
+    settings: config.telemetry,
+    configVersion: loaded.version,
+    source: { connections: () => gate.open, limiters: () => admission.snapshot() },
+  });
+  const proxy = new Proxy({
+    admission,
+    pool,
+    totals,
+    rejectLog,
+    logger,
+    rejects,
+    telemetry,
+    isTurnedAway: (s) => gate.isTurnedAway(s),
+  });
   const server = http.createServer(
     {
       maxHeaderSize: config.connections.maxHeaderSize,
@@ -102,6 +122,7 @@ export async function startSidecar(options: SidecarOptions): Promise<Sidecar> {
       rejects: () => rejects,
       closing: () => proxy.closing,
       isTurnedAway: (s) => gate.isTurnedAway(s),
+      telemetry,
     }),
   );
   gate = new SocketGate({
@@ -109,7 +130,9 @@ export async function startSidecar(options: SidecarOptions): Promise<Sidecar> {
     rejects,
     onReject: (reason, client) => {
       totals.reject(reason);
-      rejectLog.reject(reason, { client, limit: reason === 'connection_limit' ? config.connections.max : config.connections.perClient });
+      const limit = reason === 'connection_limit' ? config.connections.max : config.connections.perClient;
+      telemetry.socketReject(reason, client, limit, gate.open, rejects[reason].status);
+      rejectLog.reject(reason, { client, limit });
     },
   });
   gate.attach(server);
@@ -119,7 +142,7 @@ export async function startSidecar(options: SidecarOptions): Promise<Sidecar> {
   const stats = () => ({
     config: { version: loaded.version, generation },
     connections: { open: gate.open, max: config.connections.max, perClient: config.connections.perClient, peak: gate.peak, rejected: gate.rejected },
-    limiters: admission.snapshot(),
+    limiters: summarizeLimiters(admission.snapshot()),
     totals: totals.snapshot(),
     active: proxy.active,
     draining,
@@ -129,6 +152,7 @@ export async function startSidecar(options: SidecarOptions): Promise<Sidecar> {
       ready: () => ready,
       draining: () => draining,
       stats,
+      ...(options.sdk ? { metrics: options.sdk.metricsText } : {}),
       config: () => ({
         version: loaded.version,
         source: loaded.source,
@@ -155,6 +179,7 @@ export async function startSidecar(options: SidecarOptions): Promise<Sidecar> {
     config = next.config;
     generation++;
     admission.update(config);
+    telemetry.update(config.telemetry, next.version);
     rejects = buildRejectResponses(config.reject);
     proxy.setRejects(rejects);
     gate.update(config.connections, rejects);
@@ -190,6 +215,7 @@ export async function startSidecar(options: SidecarOptions): Promise<Sidecar> {
   return {
     port,
     adminPort: admin.port,
+    telemetry,
     update,
     setLastReload: (r) => {
       lastReload = r;

@@ -6,7 +6,12 @@
 //   GET  /download?bytes=N  streams N bytes generated on the fly, never one big buffer
 //   GET  /healthz       200 ok
 //   ANY  /echo          {method, url, headers} as JSON
+// With OTEL_EXPORTER_OTLP_ENDPOINT set it traces every request (examples/app/otel.mjs), as a
+// child of the caller's span when a traceparent comes in.
 import http from 'node:http';
+
+const otel =
+  process.env.OTEL_EXPORTER_OTLP_ENDPOINT && process.env.OTEL_SDK_DISABLED !== 'true' ? await import('./otel.mjs') : undefined;
 
 const host = process.env.APP_HOST || '127.0.0.1';
 const port = Number(process.env.APP_PORT || 3000);
@@ -72,6 +77,7 @@ function download(req, res, url) {
 
 const server = http.createServer((req, res) => {
   const url = new URL(req.url ?? '/', 'http://app.local');
+  otel?.traceRequest(req, res, url.pathname);
   switch (url.pathname) {
     case '/':
       return send(res, 200, 'text/plain', 'hello from the example app\n');
@@ -102,7 +108,8 @@ server.listen(port, host, () => {
 
 function stop(signal) {
   log('example app stopping', { signal });
-  server.close(() => {
+  server.close(async () => {
+    await otel?.shutdown();
     log('example app stopped');
     process.exit(0);
   });

@@ -10,6 +10,8 @@ import type { Admission, Decision, Grant, PendingDecision, Reason, RequestInfo }
 import type { RejectResponse } from '../core/reject-response.ts';
 import type { DecisionTotals } from '../core/totals.ts';
 import type { Logger, SampledLog } from '../core/log.ts';
+import type { Span } from '@opentelemetry/api';
+import { finish, type Telemetry } from '../telemetry/telemetry.ts';
 import { forwardRequestHeaders, forwardResponseHeaders, normalizeAddress } from './headers.ts';
 
 export interface ProxyOptions {
@@ -19,6 +21,7 @@ export interface ProxyOptions {
   rejectLog: SampledLog;
   logger: Logger;
   rejects: Readonly<Record<Reason, RejectResponse>>;
+  telemetry: Telemetry;
   /** A socket the socket cap turned away: whatever was parsed from it is not served. */
   isTurnedAway: (socket: Socket) => boolean;
 }
@@ -58,19 +61,21 @@ export class Proxy {
 
   readonly handle = (req: IncomingMessage, res: ServerResponse): void => {
     if (this.options.isTurnedAway(req.socket)) return;
+    const info = requestInfo(req);
+    // Wall-clock arrival for the span; only read when spans are made.
+    const startedAt = this.options.telemetry.tracing ? performance.timeOrigin + performance.now() : 0;
     if (this.closing) {
-      this.reject(req, res, 'draining', undefined);
+      this.reject(res, info, startedAt, 'draining', undefined);
       return;
     }
     this.active++;
     res.once('close', () => this.active--);
-    const info = requestInfo(req);
     const outcome = this.options.admission.admit(info);
-    if ('pending' in outcome) this.wait(req, res, outcome);
-    else this.decided(req, res, outcome);
+    if ('pending' in outcome) this.wait(req, res, info, startedAt, outcome);
+    else this.decided(req, res, info, startedAt, outcome);
   };
 
-  private wait(req: IncomingMessage, res: ServerResponse, pending: PendingDecision): void {
+  private wait(req: IncomingMessage, res: ServerResponse, info: RequestInfo, startedAt: number, pending: PendingDecision): void {
     let settled = false;
     const onClose = () => {
       if (!settled) pending.cancel();
@@ -89,7 +94,7 @@ export class Proxy {
           this.options.totals.abandoned++;
           return;
         }
-        this.decided(req, res, decision);
+        this.decided(req, res, info, startedAt, decision);
       },
       (err: unknown) => {
         settled = true;
@@ -99,52 +104,50 @@ export class Proxy {
     );
   }
 
-  private decided(req: IncomingMessage, res: ServerResponse, d: Decision): void {
-    const { totals } = this.options;
+  private decided(req: IncomingMessage, res: ServerResponse, info: RequestInfo, startedAt: number, d: Decision): void {
+    const { totals, telemetry } = this.options;
     switch (d.decision) {
       case 'rejected':
         if (d.dryRun) {
           totals.wouldReject++;
           this.options.rejectLog.reject(d.reason as Reason, { dryRun: true, limiter: d.limiter, route: d.route });
-          this.forward(req, res, d.grant);
+          this.forward(req, res, d.grant, telemetry.decision(info, startedAt, d, 0));
           return;
         }
-        this.reject(req, res, d.reason as Reason, d);
+        this.reject(res, info, startedAt, d.reason as Reason, d);
         return;
       case 'bypassed':
         totals.bypassed++;
-        this.forward(req, res, undefined);
+        this.forward(req, res, undefined, telemetry.decision(info, startedAt, d, 0));
         return;
       case 'admitted':
         totals.admitted++;
-        this.forward(req, res, d.grant);
+        this.forward(req, res, d.grant, telemetry.decision(info, startedAt, d, 0));
         return;
     }
   }
 
-  private reject(req: IncomingMessage, res: ServerResponse, reason: Reason, d: Decision | undefined): void {
-    this.options.totals.reject(reason);
-    this.options.rejectLog.reject(reason, {
-      limiter: d?.limiter,
-      route: d?.route,
-      limit: d?.limit,
-      client: normalizeAddress(req.socket.remoteAddress),
-    });
+  private reject(res: ServerResponse, info: RequestInfo, startedAt: number, reason: Reason, d: Decision | undefined): void {
     const r = this.rejects[reason];
+    this.options.totals.reject(reason);
+    if (d === undefined) this.options.telemetry.draining(info, startedAt, r.status);
+    else this.options.telemetry.decision(info, startedAt, d, r.status);
+    this.options.rejectLog.reject(reason, { limiter: d?.limiter, route: d?.route, limit: d?.limit, client: info.client });
     // The request body is not wanted; node reads it out (or closes) before the next request.
     if (this.closing) res.setHeader('connection', 'close');
     res.writeHead(r.status, r.headers);
     res.end(r.body);
   }
 
-  private forward(req: IncomingMessage, res: ServerResponse, grant: Grant | undefined): void {
-    const exchange = new Exchange(this, res, grant);
+  private forward(req: IncomingMessage, res: ServerResponse, grant: Grant | undefined, span: Span | undefined): void {
+    const exchange = new Exchange(this, res, grant, span, this.options.telemetry);
     res.once('close', exchange.onClientClose);
     const hasBody = req.headers['content-length'] !== undefined ? req.headers['content-length'] !== '0' : req.headers['transfer-encoding'] !== undefined;
     const headers = forwardRequestHeaders(req.rawHeaders, req.headers.connection, {
       client: normalizeAddress(req.socket.remoteAddress),
       proto: 'http',
     });
+    if (span !== undefined) this.options.telemetry.inject(span, headers);
     try {
       this.options.pool.dispatch(
         {
@@ -186,10 +189,15 @@ class Exchange implements Dispatcher.DispatchHandler {
   private done = false;
   private clientGone = false;
 
+  /** When the forward started, for portcullis_upstream_duration_seconds. */
+  private readonly forwardedAt = performance.now();
+
   constructor(
     private readonly proxy: Proxy,
     private readonly res: ServerResponse,
     private grant: Grant | undefined,
+    private span: Span | undefined,
+    private readonly telemetry: Telemetry,
   ) {}
 
   private release(): void {
@@ -202,6 +210,11 @@ class Exchange implements Dispatcher.DispatchHandler {
 
   readonly onClientClose = (): void => {
     this.release();
+    const span = this.span;
+    if (span !== undefined) {
+      this.span = undefined;
+      finish(span, this.res.headersSent ? this.res.statusCode : 0);
+    }
     if (!this.done) {
       this.clientGone = true;
       this.controller?.abort(new Error('client went away'));
@@ -238,6 +251,7 @@ class Exchange implements Dispatcher.DispatchHandler {
 
   onResponseEnd(): void {
     this.done = true;
+    this.telemetry.recordUpstream((performance.now() - this.forwardedAt) / 1000);
     this.res.end();
   }
 
@@ -248,6 +262,8 @@ class Exchange implements Dispatcher.DispatchHandler {
       return;
     }
     const f = upstreamFailure(err);
+    this.telemetry.recordUpstream((performance.now() - this.forwardedAt) / 1000);
+    this.span?.setAttribute('portcullis.upstream.error', f.error);
     this.proxy.upstreamError(f.error, err);
     this.fail(err, f.status, f.error);
   }

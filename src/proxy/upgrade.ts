@@ -3,6 +3,7 @@
  * answers 101 the permit is released and the two sockets are spliced into a tunnel. The tunnel
  * keeps its client socket, so it keeps holding a slot of the socket cap until either side closes.
  */
+import { Buffer } from 'node:buffer';
 import type { IncomingMessage } from 'node:http';
 import type { Duplex } from 'node:stream';
 import type { Socket } from 'node:net';
@@ -15,6 +16,8 @@ import type { Reason } from '../core/admission.ts';
 import { forwardRequestHeaders, normalizeAddress } from './headers.ts';
 import { upstreamFailure } from './proxy.ts';
 import { statusText } from '../core/reject-response.ts';
+import type { Span } from '@opentelemetry/api';
+import { finish, type Telemetry } from '../telemetry/telemetry.ts';
 
 export interface UpgradeOptions {
   admission: Admission;
@@ -24,6 +27,7 @@ export interface UpgradeOptions {
   rejects: () => Readonly<Record<Reason, RejectResponse>>;
   closing: () => boolean;
   isTurnedAway: (socket: Socket) => boolean;
+  telemetry: Telemetry;
 }
 
 function rawResponse(status: number, headers: Record<string, string>, body = ''): string {
@@ -38,29 +42,29 @@ export function createUpgradeHandler(options: UpgradeOptions) {
     if (options.isTurnedAway(req.socket)) return;
     socket.on('error', () => socket.destroy());
     const client = normalizeAddress(req.socket.remoteAddress);
+    const url = req.url ?? '/';
+    const q = url.indexOf('?');
+    const info = { method: req.method ?? 'GET', path: q === -1 ? url : url.slice(0, q), host: req.headers.host, headers: req.headers, client };
+    const startedAt = performance.timeOrigin + performance.now();
     const refuse = (reason: Reason, d: Decision | undefined) => {
+      const status = options.rejects()[reason].status;
+      if (d === undefined) options.telemetry.draining(info, startedAt, status);
+      else options.telemetry.decision(info, startedAt, d, status);
       options.totals.reject(reason);
       options.rejectLog.reject(reason, { limiter: d?.limiter, route: d?.route, client, upgrade: true });
       const r = options.rejects()[reason];
       socket.end(rawResponse(r.status, r.headers, r.body));
     };
     if (options.closing()) return refuse('draining', undefined);
-    const url = req.url ?? '/';
-    const q = url.indexOf('?');
-    const outcome = options.admission.admit({
-      method: req.method ?? 'GET',
-      path: q === -1 ? url : url.slice(0, q),
-      host: req.headers.host,
-      headers: req.headers,
-      client,
-    });
+    const outcome = options.admission.admit(info);
     const go = (d: Decision | null) => {
       if (d === null) return;
       if (d.decision === 'rejected' && !d.dryRun) return refuse(d.reason as Reason, d);
       if (d.decision === 'bypassed') options.totals.bypassed++;
       else if (d.decision === 'admitted') options.totals.admitted++;
       else options.totals.wouldReject++;
-      tunnel(options.pool, req, socket, head, client, d.grant);
+      const span = options.telemetry.decision(info, startedAt, d, 0);
+      tunnel(options.pool, req, socket, head, client, d.grant, span, options.telemetry);
     };
     if ('pending' in outcome) {
       const onClose = () => outcome.cancel();
@@ -74,9 +78,30 @@ export function createUpgradeHandler(options: UpgradeOptions) {
   };
 }
 
-function tunnel(pool: Pool, req: IncomingMessage, socket: Duplex, head: Buffer, client: string, grant: Grant | undefined): void {
+function tunnel(
+  pool: Pool,
+  req: IncomingMessage,
+  socket: Duplex,
+  head: Buffer,
+  client: string,
+  grant: Grant | undefined,
+  span: Span | undefined,
+  telemetry: Telemetry,
+): void {
   const headers = forwardRequestHeaders(req.rawHeaders, req.headers.connection, { client, proto: 'http' });
-  const release = () => grant?.release();
+  if (span !== undefined) telemetry.inject(span, headers);
+  // The span covers the handshake; the tunnel after it is not a request.
+  let spanOpen = span !== undefined;
+  const endSpan = (status: number) => {
+    if (spanOpen && span !== undefined) {
+      spanOpen = false;
+      finish(span, status);
+    }
+  };
+  const release = () => {
+    grant?.release();
+    endSpan(0);
+  };
   socket.once('close', release);
   pool
     .upgrade({
@@ -87,6 +112,7 @@ function tunnel(pool: Pool, req: IncomingMessage, socket: Duplex, head: Buffer, 
     })
     .then(
       ({ headers: upHeaders, socket: upstream }) => {
+        endSpan(101);
         release();
         if (socket.destroyed) {
           upstream.destroy();
@@ -108,8 +134,9 @@ function tunnel(pool: Pool, req: IncomingMessage, socket: Duplex, head: Buffer, 
         socket.once('close', () => upstream.destroy());
       },
       (err: unknown) => {
-        release();
         const f = upstreamFailure(err);
+        endSpan(f.status);
+        release();
         socket.end(rawResponse(f.status, { 'content-type': 'application/json', 'x-portcullis-error': f.error }, `{"error":"${f.error}"}`));
       },
     );

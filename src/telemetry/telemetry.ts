@@ -1,0 +1,263 @@
+/**
+ * Every admission decision as a span and a metric, through @opentelemetry/api only (the SDK is
+ * set up by the entry point, src/telemetry/sdk.ts). Without an SDK everything here is a cheap
+ * no-op: spans are not even started, headers pass through untouched.
+ *
+ * Spans: one SERVER span per request that reaches admission (started at arrival, after the
+ * decision is known so the sampler can see it), ended when the response is done; one per
+ * socket-cap reject. Reject spans are capped at `telemetry.rejectSpansPerSecond` before they are
+ * started; what the cap refuses is counted in `portcullis_spans_dropped_total`.
+ */
+import {
+  context,
+  metrics,
+  propagation,
+  ROOT_CONTEXT,
+  SpanKind,
+  SpanStatusCode,
+  trace,
+  type Attributes,
+  type Counter,
+  type Histogram,
+  type Span,
+  type Tracer,
+} from '@opentelemetry/api';
+import type { Config } from '../core/config-schema.ts';
+import type { Decision, Reason } from '../core/admission.ts';
+import type { LimiterSnapshot } from '../core/limiter.ts';
+import { summarizeLimiters } from '../core/limiter-summary.ts';
+import { TokenBucket } from '../core/token-bucket.ts';
+
+export const SCOPE = 'portcullis';
+
+export interface TelemetrySource {
+  connections(): number;
+  limiters(): Iterable<LimiterSnapshot>;
+}
+
+export interface TelemetryOptions {
+  /** A tracer provider is installed and traces are exported. */
+  tracing: boolean;
+  settings: Config['telemetry'];
+  configVersion: string;
+  source: TelemetrySource;
+}
+
+/** What the data path needs to know about a request to describe it. */
+export interface SpanRequest {
+  method: string;
+  path: string;
+  headers: Readonly<Record<string, string | string[] | undefined>>;
+  client: string;
+}
+
+const HEADER_GETTER = {
+  get: (carrier: Readonly<Record<string, string | string[] | undefined>>, key: string) => carrier[key],
+  keys: (carrier: Readonly<Record<string, string | string[] | undefined>>) => Object.keys(carrier),
+};
+
+export class Telemetry {
+  readonly tracing: boolean;
+  private readonly tracer: Tracer;
+  private readonly decisions: Counter;
+  private readonly queueWait: Histogram;
+  private readonly upstreamDuration: Histogram;
+  private readonly reloads: Counter;
+  private readonly spansDropped: Counter;
+  private readonly rejectBudget: TokenBucket;
+  private readonly attrCache = new Map<string, Attributes>();
+  private settings: Config['telemetry'];
+  private configVersion: string;
+
+  constructor(options: TelemetryOptions) {
+    this.tracing = options.tracing;
+    this.settings = options.settings;
+    this.configVersion = options.configVersion;
+    this.rejectBudget = new TokenBucket(options.settings.rejectSpansPerSecond);
+    this.tracer = trace.getTracer(SCOPE);
+    const meter = metrics.getMeter(SCOPE);
+    this.decisions = meter.createCounter('portcullis_decisions', {
+      description: 'Admission decisions by decision, reason and limiter',
+    });
+    this.queueWait = meter.createHistogram('portcullis_queue_wait_seconds', {
+      description: 'Time requests spent queued (admitted or timed out)',
+      advice: { explicitBucketBoundaries: [0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10] },
+    });
+    this.upstreamDuration = meter.createHistogram('portcullis_upstream_duration_seconds', {
+      description: 'Time from forwarding a request to the end of the app response',
+      advice: { explicitBucketBoundaries: [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60] },
+    });
+    this.reloads = meter.createCounter('portcullis_config_reloads', { description: 'Config reload attempts by result' });
+    this.spansDropped = meter.createCounter('portcullis_spans_dropped', {
+      description: 'Spans not exported: over the reject span cap, export queue full, or export failed',
+    });
+
+    const { source } = options;
+    const connections = meter.createObservableGauge('portcullis_connections', { description: 'Open client sockets' });
+    const inflight = meter.createObservableGauge('portcullis_inflight', { description: 'In-flight requests per limiter' });
+    const limit = meter.createObservableGauge('portcullis_limit', { description: 'Max in-flight requests per limiter' });
+    const queueDepth = meter.createObservableGauge('portcullis_queue_depth', { description: 'Queued requests per limiter' });
+    meter.addBatchObservableCallback(
+      (r) => {
+        r.observe(connections, source.connections());
+        for (const l of summarizeLimiters(source.limiters())) {
+          const attrs = { limiter: l.name };
+          r.observe(inflight, l.inflight, attrs);
+          r.observe(limit, l.max, attrs);
+          r.observe(queueDepth, l.queued, attrs);
+        }
+      },
+      [connections, inflight, limit, queueDepth],
+    );
+  }
+
+  update(settings: Config['telemetry'], configVersion: string): void {
+    this.settings = settings;
+    this.configVersion = configVersion;
+    this.rejectBudget.setRate(settings.rejectSpansPerSecond);
+  }
+
+  /** For the sampler: rejects are recorded even when the sampler would drop the request. */
+  alwaysSampleRejects(): boolean {
+    return this.settings.alwaysSampleRejects;
+  }
+
+  countDropped(n: number): void {
+    this.spansDropped.add(n);
+  }
+
+  countReload(result: 'applied' | 'invalid' | 'restart_required'): void {
+    this.reloads.add(1, { result });
+  }
+
+  recordUpstream(seconds: number): void {
+    this.upstreamDuration.record(seconds);
+  }
+
+  /**
+   * Counts an HTTP-layer decision and, when tracing, starts its span. Reject spans end here; the
+   * span of an admitted or bypassed request is returned for the data path to finish.
+   */
+  decision(req: SpanRequest, startedAt: number, d: Decision, status: number): Span | undefined {
+    this.decisions.add(1, this.attrs(d.decision, d.reason, d.limiter));
+    // Only requests that really waited: a queue_full reject never entered the queue.
+    if (d.queueWaitMs > 0 || d.reason === 'queue_timeout') this.queueWait.record(d.queueWaitMs / 1000);
+    if (!this.tracing) return undefined;
+    const rejected = d.decision === 'rejected';
+    if (rejected && !this.rejectBudget.take()) {
+      this.spansDropped.add(1);
+      return undefined;
+    }
+    const attributes: Attributes = {
+      'http.request.method': req.method,
+      'url.path': req.path,
+      'client.address': req.client,
+      'portcullis.decision': d.decision,
+      'portcullis.dry_run': d.dryRun,
+      'portcullis.config.version': this.configVersion,
+      'portcullis.queue.depth': d.queueDepth,
+      'portcullis.queue.wait_ms': d.queueWaitMs,
+    };
+    if (d.route !== undefined) {
+      attributes['portcullis.route'] = d.route;
+      attributes['http.route'] = d.route;
+    }
+    if (d.limiter !== undefined) {
+      attributes['portcullis.limiter'] = d.limiter;
+      attributes['portcullis.limit'] = d.limit;
+      attributes['portcullis.inflight'] = d.inflight;
+    }
+    if (d.reason !== undefined) attributes['portcullis.reason'] = d.reason;
+    const parent = propagation.extract(ROOT_CONTEXT, req.headers, HEADER_GETTER);
+    const span = this.tracer.startSpan(
+      d.route === undefined ? req.method : `${req.method} ${d.route}`,
+      { kind: SpanKind.SERVER, attributes, startTime: startedAt },
+      parent,
+    );
+    if (rejected && !d.dryRun) {
+      finish(span, status);
+      return undefined;
+    }
+    return span;
+  }
+
+  /** The `draining` reject of a request that arrived after the listener closed. */
+  draining(req: SpanRequest, startedAt: number, status: number): void {
+    this.decisions.add(1, this.attrs('rejected', 'draining', undefined));
+    this.rejectSpan(req.method, req, startedAt, 'draining', undefined, status, undefined);
+  }
+
+  /** A socket turned away by the socket cap: no HTTP was parsed, but the decision gets a span. */
+  socketReject(reason: Reason, client: string, limit: number, open: number, status: number): void {
+    const limiter = reason === 'connection_limit' ? 'connections' : 'connections:client';
+    this.decisions.add(1, this.attrs('rejected', reason, limiter));
+    this.rejectSpan('portcullis connection', { client }, Date.now(), reason, limiter, status, { limit, open });
+  }
+
+  private rejectSpan(
+    name: string,
+    req: Pick<SpanRequest, 'client'> & Partial<SpanRequest>,
+    startedAt: number,
+    reason: Reason,
+    limiter: string | undefined,
+    status: number,
+    counts: { limit: number; open: number } | undefined,
+  ): void {
+    if (!this.tracing) return;
+    if (!this.rejectBudget.take()) {
+      this.spansDropped.add(1);
+      return;
+    }
+    const attributes: Attributes = {
+      'client.address': req.client,
+      'portcullis.decision': 'rejected',
+      'portcullis.reason': reason,
+      'portcullis.dry_run': false,
+      'portcullis.config.version': this.configVersion,
+    };
+    if (req.method !== undefined) attributes['http.request.method'] = req.method;
+    if (req.path !== undefined) attributes['url.path'] = req.path;
+    if (limiter !== undefined) attributes['portcullis.limiter'] = limiter;
+    if (counts !== undefined) {
+      attributes['portcullis.limit'] = counts.limit;
+      attributes['portcullis.inflight'] = counts.open;
+    }
+    const parent = req.headers ? propagation.extract(ROOT_CONTEXT, req.headers, HEADER_GETTER) : ROOT_CONTEXT;
+    finish(this.tracer.startSpan(name, { kind: SpanKind.SERVER, attributes, startTime: startedAt }, parent), status);
+  }
+
+  /**
+   * Puts this span's `traceparent` (and `tracestate`) into the headers forwarded to the app,
+   * replacing the caller's, so the app's spans become children of ours.
+   */
+  inject(span: Span, headers: string[]): void {
+    const carrier: Record<string, string> = {};
+    propagation.inject(trace.setSpan(context.active(), span), carrier);
+    if (carrier.traceparent === undefined) return;
+    for (let i = headers.length - 2; i >= 0; i -= 2) {
+      const name = (headers[i] as string).toLowerCase();
+      if (name === 'traceparent' || name === 'tracestate') headers.splice(i, 2);
+    }
+    for (const k in carrier) headers.push(k, carrier[k] as string);
+  }
+
+  private attrs(decision: string, reason: string | undefined, limiter: string | undefined): Attributes {
+    const key = `${decision}|${reason ?? ''}|${limiter ?? ''}`;
+    let a = this.attrCache.get(key);
+    if (a === undefined) {
+      a = { decision };
+      if (reason !== undefined) a.reason = reason;
+      if (limiter !== undefined) a.limiter = limiter;
+      // Client limiters are folded by name already; the cache stays as small as the set of names.
+      this.attrCache.set(key, a);
+    }
+    return a;
+  }
+}
+
+/** Ends a SERVER span with its status code; 5xx is an error (HTTP semantic conventions). */
+export function finish(span: Span, status: number): void {
+  if (status > 0) span.setAttribute('http.response.status_code', status);
+  if (status >= 500) span.setStatus({ code: SpanStatusCode.ERROR });
+  span.end();
+}
