@@ -11,6 +11,7 @@ import { ConfigError, PortcullisError } from './core/errors.ts';
 import { jsonLogger, type Logger } from './core/log.ts';
 import { startSidecar, type LoadedConfig } from './sidecar.ts';
 import { startReloader } from './reload.ts';
+import { runInject } from './inject/command.ts';
 import { startTelemetrySdk } from './telemetry/sdk.ts';
 import type { Telemetry } from './telemetry/telemetry.ts';
 import { argv, environment, exit, onSignals, runtimeName, runtimeVersion, writeStderr, writeStdout } from './runtime/process.ts';
@@ -40,6 +41,8 @@ async function main(): Promise<number> {
     }
     case 'run':
       return run(cmd);
+    case 'inject':
+      return runInject(cmd, environment(), jsonLogger({ write: writeStdout }));
   }
 }
 

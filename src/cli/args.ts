@@ -1,4 +1,4 @@
-/** The command line: `portcullis run | check | schema`, with --help for each. */
+/** The command line: `portcullis run | check | schema | inject`, with --help for each. */
 import { parseArgs } from 'node:util';
 import { PortcullisError } from '../core/errors.ts';
 
@@ -9,6 +9,8 @@ Usage:
   portcullis run    [--config FILE] [--upstream URL] [--port N] [--admin-port N]
   portcullis check  FILE     validate a config file, print every problem, exit 0 or 1
   portcullis schema          print the JSON Schema of the config file
+  portcullis inject [--settings FILE] [--cert FILE] [--key FILE] [--port N]
+                             the Kubernetes admission webhook that injects the sidecar
 
 Run 'portcullis COMMAND --help' for the options of a command.
 `,
@@ -36,13 +38,30 @@ FILE:LINE:COLUMN: PATH: MESSAGE. Exit code 0 when valid, 1 otherwise.
 
 Prints the JSON Schema (draft 2020-12) of the config file, for editors and CI.
 `,
+  inject: `Usage: portcullis inject [--settings FILE] [--cert FILE] [--key FILE] [--port N] [--host H] [--shutdown-delay D]
+
+Serves the mutating admission webhook (POST /mutate, GET /healthz /readyz) over TLS. Installed
+by the Helm chart charts/portcullis, which renders FILE; see README "Kubernetes".
+
+Options (flags > environment > defaults):
+  --settings FILE        injector settings JSON   env PORTCULLIS_INJECT_SETTINGS  (/etc/portcullis-injector/settings/settings.json)
+  --cert FILE            TLS certificate (PEM)    env PORTCULLIS_INJECT_CERT      (/etc/portcullis-injector/tls/tls.crt)
+  --key FILE             TLS private key (PEM)    env PORTCULLIS_INJECT_KEY       (/etc/portcullis-injector/tls/tls.key)
+  --port N               HTTPS port               env PORTCULLIS_INJECT_PORT      (8443)
+  --host H               address to listen on     env PORTCULLIS_INJECT_HOST      (0.0.0.0)
+  --shutdown-delay D     keep serving after SIGTERM, /readyz 503   env PORTCULLIS_INJECT_SHUTDOWN_DELAY  (5s)
+  -h, --help             this text
+
+The certificate files are re-read every 10 s and swapped in when they change.
+`,
 } as const;
 
 export type Command =
   | { command: 'help'; text: string }
   | { command: 'run'; config?: string; upstream?: string; port?: string; adminPort?: string }
   | { command: 'check'; file: string }
-  | { command: 'schema' };
+  | { command: 'schema' }
+  | { command: 'inject'; settings?: string; cert?: string; key?: string; port?: string; host?: string; shutdownDelay?: string };
 
 export function parseCommandLine(args: readonly string[]): Command {
   const [command, ...rest] = args;
@@ -50,8 +69,8 @@ export function parseCommandLine(args: readonly string[]): Command {
   if (command === undefined || command === '-h' || command === '--help' || command === 'help') {
     return { command: 'help', text: HELP.main };
   }
-  if (command !== 'run' && command !== 'check' && command !== 'schema') {
-    throw usage(`unknown command ${JSON.stringify(command)}; expected run, check or schema`);
+  if (command !== 'run' && command !== 'check' && command !== 'schema' && command !== 'inject') {
+    throw usage(`unknown command ${JSON.stringify(command)}; expected run, check, schema or inject`);
   }
   let parsed;
   try {
@@ -68,7 +87,17 @@ export function parseCommandLine(args: readonly string[]): Command {
               'admin-port': { type: 'string' },
               help: { type: 'boolean', short: 'h' },
             }
-          : { help: { type: 'boolean', short: 'h' } },
+          : command === 'inject'
+            ? {
+                settings: { type: 'string' },
+                cert: { type: 'string' },
+                key: { type: 'string' },
+                port: { type: 'string' },
+                host: { type: 'string' },
+                'shutdown-delay': { type: 'string' },
+                help: { type: 'boolean', short: 'h' },
+              }
+            : { help: { type: 'boolean', short: 'h' } },
     });
   } catch (err) {
     throw usage(`${(err as Error).message}\n\n${HELP[command]}`);
@@ -91,5 +120,11 @@ export function parseCommandLine(args: readonly string[]): Command {
     }
     case 'schema':
       return { command };
+    case 'inject': {
+      const out: Extract<Command, { command: 'inject' }> = { command };
+      for (const k of ['settings', 'cert', 'key', 'port', 'host'] as const) if (typeof v[k] === 'string') out[k] = v[k];
+      if (typeof v['shutdown-delay'] === 'string') out.shutdownDelay = v['shutdown-delay'];
+      return out;
+    }
   }
 }
