@@ -289,11 +289,11 @@ export interface ExampleApp {
   stop(): Promise<number | null>;
 }
 
-/** Runs the bundled example app (examples/app/app.mjs) on an ephemeral port. */
-export async function startExampleApp(): Promise<ExampleApp> {
+/** Runs the bundled example app (examples/app/app.mjs) on an ephemeral port; `env` adds to its environment. */
+export async function startExampleApp(env: Record<string, string> = {}): Promise<ExampleApp> {
   const child = spawn(process.execPath, ['examples/app/app.mjs'], {
     cwd: ROOT,
-    env: { ...process.env, APP_PORT: '0' },
+    env: { ...process.env, APP_PORT: '0', ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   const exit = new Promise<number | null>((r) => child.once('exit', (code) => r(code)));
