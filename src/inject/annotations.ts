@@ -69,7 +69,7 @@ export function unknownAnnotations(annotations: Readonly<Record<string, string>>
 /** The value as the config file would hold it: digits become numbers, true/false booleans. */
 export function limitValue(kind: LimitKind, raw: string): unknown {
   const v = raw.trim();
-  if ((kind === 'count' || kind === 'duration') && /^\d+$/.test(v)) return Number(v);
+  if ((kind === 'count' || kind === 'duration') && /^-?\d+$/.test(v)) return Number(v);
   if (kind === 'boolean' && (v === 'true' || v === 'false')) return v === 'true';
   return v;
 }

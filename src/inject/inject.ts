@@ -102,7 +102,8 @@ export function injectPod(input: Pod, settings: InjectorSettings): InjectResult 
   const inline = LIMIT_ANNOTATIONS.filter((l) => annotations[l.annotation] !== undefined);
   let volume: Volume;
   let generated: string | undefined;
-  let drainMs = settings.drainMs;
+  // The grace period covers the chart's drain as the sidecar will run it (see below for native).
+  let drainMs = settings.nativeSidecar ? { ...settings.drainMs, delay: 0 } : settings.drainMs;
   if (configMap !== undefined) {
     if (!/^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$/.test(configMap) || configMap.length > 253) {
       problems.push(`${ANNOTATION.config} must be a ConfigMap name, got ${JSON.stringify(configMap)}`);
