@@ -74,6 +74,16 @@ async function run(cmd: { config?: string; upstream?: string; port?: string; adm
   });
   const sidecar = await startSidecar({ loaded, logger, runtime: runtimeName(), sdk });
   telemetry = sidecar.telemetry;
+  // Watching starts before the started line: a change made right after it must not wait for a poll.
+  const watch =
+    source === undefined
+      ? undefined
+      : startReloader({ source, overrides, running: loaded, sidecar, logger, onResult: (r) => telemetry?.countReload(r) });
+  onSignals(['SIGHUP'], () => {
+    if (watch) watch.trigger('SIGHUP');
+    else logger.warn('SIGHUP ignored: no config file');
+  });
+
   const c = loaded.config;
   logger.info('portcullis started', {
     version: VERSION,
@@ -88,15 +98,6 @@ async function run(cmd: { config?: string; upstream?: string; port?: string; adm
     connectionsMax: c.connections.max,
     routes: c.routes.map((r) => r.name),
     dryRun: c.dryRun,
-  });
-
-  const watch =
-    source === undefined
-      ? undefined
-      : startReloader({ source, overrides, running: loaded, sidecar, logger, onResult: (r) => telemetry?.countReload(r) });
-  onSignals(['SIGHUP'], () => {
-    if (watch) watch.trigger('SIGHUP');
-    else logger.warn('SIGHUP ignored: no config file');
   });
 
   return new Promise<number>((resolve) => {

@@ -83,6 +83,8 @@ export function watchConfig(options: ConfigWatchOptions): ConfigWatch {
     }
   };
   arm();
+  // A change between the first read and the watch being armed would otherwise wait for a poll.
+  if (options.watch) schedule('watch');
 
   const poll = options.pollInterval > 0 ? setInterval(() => run('poll'), options.pollInterval) : undefined;
   poll?.unref?.();
