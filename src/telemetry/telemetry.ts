@@ -9,7 +9,7 @@
  * started; what the cap refuses is counted in `portcullis_spans_dropped_total`.
  */
 import {
-  context,
+  isSpanContextValid,
   metrics,
   propagation,
   ROOT_CONTEXT,
@@ -50,6 +50,10 @@ export interface SpanRequest {
   headers: Readonly<Record<string, string | string[] | undefined>>;
   client: string;
 }
+
+const REJECTED: Attributes = Object.freeze({ 'portcullis.decision': 'rejected' });
+const ADMITTED: Attributes = Object.freeze({ 'portcullis.decision': 'admitted' });
+const BYPASSED: Attributes = Object.freeze({ 'portcullis.decision': 'bypassed' });
 
 const HEADER_GETTER = {
   get: (carrier: Readonly<Record<string, string | string[] | undefined>>, key: string) => carrier[key],
@@ -148,32 +152,36 @@ export class Telemetry {
       this.spansDropped.add(1);
       return undefined;
     }
-    const attributes: Attributes = {
-      'http.request.method': req.method,
-      'url.path': req.path,
-      'client.address': req.client,
-      'portcullis.decision': d.decision,
-      'portcullis.dry_run': d.dryRun,
-      'portcullis.config.version': this.configVersion,
-      'portcullis.queue.depth': d.queueDepth,
-      'portcullis.queue.wait_ms': d.queueWaitMs,
-    };
-    if (d.route !== undefined) {
-      attributes['portcullis.route'] = d.route;
-      attributes['http.route'] = d.route;
-    }
-    if (d.limiter !== undefined) {
-      attributes['portcullis.limiter'] = d.limiter;
-      attributes['portcullis.limit'] = d.limit;
-      attributes['portcullis.inflight'] = d.inflight;
-    }
-    if (d.reason !== undefined) attributes['portcullis.reason'] = d.reason;
-    const parent = propagation.extract(ROOT_CONTEXT, req.headers, HEADER_GETTER);
+    // The sampler sees only the decision; everything else is set once we know the span records
+    // (at the default 1% sampling most spans do not, and building their attributes is wasted work).
+    const parent = req.headers.traceparent === undefined ? ROOT_CONTEXT : propagation.extract(ROOT_CONTEXT, req.headers, HEADER_GETTER);
     const span = this.tracer.startSpan(
       d.route === undefined ? req.method : `${req.method} ${d.route}`,
-      { kind: SpanKind.SERVER, attributes, startTime: startedAt },
+      { kind: SpanKind.SERVER, attributes: d.decision === 'rejected' ? REJECTED : d.decision === 'admitted' ? ADMITTED : BYPASSED, startTime: startedAt },
       parent,
     );
+    if (span.isRecording()) {
+      const attributes: Attributes = {
+        'http.request.method': req.method,
+        'url.path': req.path,
+        'client.address': req.client,
+        'portcullis.dry_run': d.dryRun,
+        'portcullis.config.version': this.configVersion,
+        'portcullis.queue.depth': d.queueDepth,
+        'portcullis.queue.wait_ms': d.queueWaitMs,
+      };
+      if (d.route !== undefined) {
+        attributes['portcullis.route'] = d.route;
+        attributes['http.route'] = d.route;
+      }
+      if (d.limiter !== undefined) {
+        attributes['portcullis.limiter'] = d.limiter;
+        attributes['portcullis.limit'] = d.limit;
+        attributes['portcullis.inflight'] = d.inflight;
+      }
+      if (d.reason !== undefined) attributes['portcullis.reason'] = d.reason;
+      span.setAttributes(attributes);
+    }
     if (rejected && !d.dryRun) {
       finish(span, status);
       return undefined;
@@ -231,14 +239,18 @@ export class Telemetry {
    * replacing the caller's, so the app's spans become children of ours.
    */
   inject(span: Span, headers: string[]): void {
-    const carrier: Record<string, string> = {};
-    propagation.inject(trace.setSpan(context.active(), span), carrier);
-    if (carrier.traceparent === undefined) return;
-    for (let i = headers.length - 2; i >= 0; i -= 2) {
-      const name = (headers[i] as string).toLowerCase();
-      if (name === 'traceparent' || name === 'tracestate') headers.splice(i, 2);
+    // W3C trace context, written directly: the one propagator portcullis speaks, without a
+    // carrier object per request. An incoming tracestate passes through untouched.
+    const sc = span.spanContext();
+    if (!isSpanContextValid(sc)) return;
+    const value = `00-${sc.traceId}-${sc.spanId}-0${sc.traceFlags & 1}`;
+    for (let i = 0; i < headers.length; i += 2) {
+      if ((headers[i] as string).length === 11 && (headers[i] as string).toLowerCase() === 'traceparent') {
+        headers[i + 1] = value;
+        return;
+      }
     }
-    for (const k in carrier) headers.push(k, carrier[k] as string);
+    headers.push('traceparent', value);
   }
 
   private attrs(decision: string, reason: string | undefined, limiter: string | undefined): Attributes {
