@@ -92,6 +92,7 @@ export async function startSidecar(options: SidecarOptions): Promise<Sidecar> {
     rejects,
     telemetry,
     isTurnedAway: (s) => gate.isTurnedAway(s),
+    answerTurnedAway: (s) => gate.answer(s),
   });
   const server = http.createServer(
     {
@@ -104,7 +105,11 @@ export async function startSidecar(options: SidecarOptions): Promise<Sidecar> {
     proxy.handle,
   );
   server.on('clientError', (err: NodeJS.ErrnoException, socket) => {
-    if (!socket.writable || gate.isTurnedAway(socket as net.Socket) || err.code === 'ECONNRESET' || err.code === 'HPE_INVALID_EOF_STATE') {
+    if (gate.isTurnedAway(socket as net.Socket)) {
+      gate.answer(socket as net.Socket);
+      return;
+    }
+    if (!socket.writable || err.code === 'ECONNRESET' || err.code === 'HPE_INVALID_EOF_STATE') {
       socket.destroy();
       return;
     }
@@ -122,6 +127,7 @@ export async function startSidecar(options: SidecarOptions): Promise<Sidecar> {
       rejects: () => rejects,
       closing: () => proxy.closing,
       isTurnedAway: (s) => gate.isTurnedAway(s),
+      answerTurnedAway: (s) => gate.answer(s),
       telemetry,
     }),
   );

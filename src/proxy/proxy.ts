@@ -22,8 +22,10 @@ export interface ProxyOptions {
   logger: Logger;
   rejects: Readonly<Record<Reason, RejectResponse>>;
   telemetry: Telemetry;
-  /** A socket the socket cap turned away: whatever was parsed from it is not served. */
+  /** A socket the socket cap turned away: whatever was parsed from it is not served... */
   isTurnedAway: (socket: Socket) => boolean;
+  /** ...but answered with the socket cap's reject. */
+  answerTurnedAway: (socket: Socket) => void;
 }
 
 type UpstreamFailure = { status: 502 | 504; error: string };
@@ -60,7 +62,10 @@ export class Proxy {
   }
 
   readonly handle = (req: IncomingMessage, res: ServerResponse): void => {
-    if (this.options.isTurnedAway(req.socket)) return;
+    if (this.options.isTurnedAway(req.socket)) {
+      this.options.answerTurnedAway(req.socket);
+      return;
+    }
     const info = requestInfo(req);
     // Wall-clock arrival for the span; only read when spans are made.
     const startedAt = this.options.telemetry.tracing ? performance.timeOrigin + performance.now() : 0;

@@ -27,6 +27,7 @@ export interface UpgradeOptions {
   rejects: () => Readonly<Record<Reason, RejectResponse>>;
   closing: () => boolean;
   isTurnedAway: (socket: Socket) => boolean;
+  answerTurnedAway: (socket: Socket) => void;
   telemetry: Telemetry;
 }
 
@@ -39,7 +40,7 @@ function rawResponse(status: number, headers: Record<string, string>, body = '')
 
 export function createUpgradeHandler(options: UpgradeOptions) {
   return (req: IncomingMessage, socket: Duplex, head: Buffer): void => {
-    if (options.isTurnedAway(req.socket)) return;
+    if (options.isTurnedAway(req.socket)) return options.answerTurnedAway(req.socket);
     socket.on('error', () => socket.destroy());
     const client = normalizeAddress(req.socket.remoteAddress);
     const url = req.url ?? '/';

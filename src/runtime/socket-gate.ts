@@ -19,7 +19,7 @@ export interface SocketGateOptions {
   onReject: (reason: Reason, client: string) => void;
 }
 
-/** How long a turned-away socket may linger to read its request out, so the client sees our answer and not a reset. */
+/** How long a turned-away socket may stay: for its request to arrive and be answered, and read out so the client sees the answer, not a reset. */
 const LINGER_MS = 1000;
 
 export class SocketGate {
@@ -27,7 +27,8 @@ export class SocketGate {
   private rejects: Readonly<Record<Reason, RejectResponse>>;
   private readonly perClient = new Map<string, number>();
   private readonly sockets = new Set<net.Socket>();
-  private readonly turnedAway = new WeakSet<net.Socket>();
+  /** Turned-away sockets, with the reason they get once they speak (deleted once answered). */
+  private readonly turnedAway = new WeakMap<net.Socket, Reason | undefined>();
   open = 0;
   peak = 0;
   rejected = 0;
@@ -45,6 +46,18 @@ export class SocketGate {
   /** True for a socket the gate turned away: nothing parsed from it may be served. */
   isTurnedAway(socket: net.Socket): boolean {
     return this.turnedAway.has(socket);
+  }
+
+  /**
+   * Writes the reject to a turned-away socket once, when the client has sent something: from a
+   * 'data' event, or from the HTTP server when its parser took the bytes first (node feeds the
+   * parser without 'data' events).
+   */
+  answer(socket: net.Socket): void {
+    const reason = this.turnedAway.get(socket);
+    if (reason === undefined) return;
+    this.turnedAway.set(socket, undefined);
+    socket.end(this.rejects[reason].raw);
   }
 
   /** Live reload of the connections block; existing sockets stay, new limits apply to new sockets. */
@@ -87,14 +100,16 @@ export class SocketGate {
   }
 
   private turnAway(socket: net.Socket, reason: Reason): void {
-    this.turnedAway.add(socket);
+    this.turnedAway.set(socket, reason);
     socket.on('error', () => socket.destroy());
     if (this.settings.onLimit === 'close') {
       socket.destroy();
       return;
     }
-    socket.end(this.rejects[reason].raw);
-    // Read and drop whatever the client sends meanwhile; then make sure the socket goes.
+    // Answer once the client has spoken: a response written on accept reaches clients that open
+    // connections ahead of use (Go's, for one) as an unsolicited response on an idle connection,
+    // not as a 503. What the client sends is read and dropped; a silent socket is just closed.
+    socket.once('data', () => this.answer(socket));
     socket.resume();
     const timer = setTimeout(() => socket.destroy(), LINGER_MS);
     timer.unref?.();

@@ -7,7 +7,7 @@
  */
 import { afterEach, describe, expect, it } from 'vitest';
 import { connect, get, type RawConn, type RawResponse } from '../helpers/raw-http.ts';
-import { RUNTIMES, cleanup, configFor, startSidecar, waitFor, type Sidecar } from '../helpers/sidecar.ts';
+import { RUNTIMES, cleanup, configFor, sleep, startSidecar, waitFor, type Sidecar } from '../helpers/sidecar.ts';
 import { startUpstream } from '../helpers/upstream.ts';
 
 /** Opens `n` sockets one after another, each sending a GET as soon as it is connected. */
@@ -92,6 +92,23 @@ describe.each(RUNTIMES)('connections on %s', (runtime) => {
     expectSocketReject(extra[0]!, 503, 'connection_limit');
     await openCount(sc, M);
     expect((await sc.stats()).connections.open).toBe(M);
+  });
+
+  it('over the cap, a socket that has not spoken gets no unsolicited bytes; its request then gets the 503', async () => {
+    const M = 3;
+    const up = await startUpstream();
+    const sc = await startSidecar({ runtime, config: configFor(up.url, { connections: { max: M, onLimit: 'reject' } }) });
+    const held = await openSockets(sc.port, M);
+    await settle(held);
+    // A client that opens a connection ahead of use must not read a response it never asked for.
+    const silent = await connect(sc.port);
+    await sleep(300);
+    expect(silent.text()).toBe('');
+    silent.socket.write(get('/late'));
+    await waitFor('the 503 and the close', () => silent.closed);
+    expectSocketReject(silent, 503, 'connection_limit');
+    expect(up.count('/late')).toBe(0);
+    for (const c of held) c.socket.destroy();
   });
 
   it('onLimit close: sockets over the cap are closed without a response', async () => {
