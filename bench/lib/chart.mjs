@@ -28,6 +28,9 @@ const PANELS = {
   ],
   '4a': [['4a · reject path: rejects/s (cap 0)', 'rejectsPerS', undefined, 'bar', 'rejects/s']],
   '4b': [['4b · socket flood: proxy peak RSS (MiB)', 'rssPeakMiB', undefined, 'bar', 'MiB']],
+  '5off': [['5 · telemetry: CPU µs/request, tracing off', 'cpuUsPerReq', undefined, 'bar', 'µs/request']],
+  '5all': [['5 · telemetry: CPU µs/request, every request sampled', 'cpuUsPerReq', undefined, 'bar', 'µs/request']],
+  '5default': [['5 · telemetry: CPU µs/request, default sampling', 'cpuUsPerReq', undefined, 'bar', 'µs/request']],
 };
 
 function included(loads, load) {

@@ -8,7 +8,7 @@
 //   connectionsMax  open client sockets (portcullis connections.max, nginx worker_connections,
 //                   HAProxy maxconn)
 //   headerTimeoutMs the request head must arrive in time (slowloris)
-//   env             extra environment for portcullis (optional; scenario 5 will set OTEL_* here)
+//   env             extra environment for portcullis (optional; scenario 5 sets OTEL_* here)
 import { join } from 'node:path';
 import { mkdirSync, readFileSync } from 'node:fs';
 import { renderFile } from './template.mjs';

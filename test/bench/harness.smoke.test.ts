@@ -88,8 +88,8 @@ describe('benchmark harness (smoke)', () => {
     expect(result.machine.cores).toBeGreaterThan(0);
     for (const tool of ['portcullis', 'node', 'deno', 'nginx', 'haproxy', 'wrk', 'vegeta']) expect(result.versions[tool]).toBeTruthy();
     expect(result.options.systems).toEqual(SYSTEMS);
-    expect(result.parts.map((p) => p.key)).toEqual(['1', '2', '3', '4a', '4b']);
-    expect(result.pending.map((p) => p.id)).toEqual([5]);
+    expect(result.parts.map((p) => p.key)).toEqual(['1', '2', '3', '4a', '4b', '5off', '5all', '5default']);
+    expect(result.pending).toEqual([]);
 
     for (const part of result.parts) {
       // A load may be for some systems only (the app alone at its best in scenario 3).
@@ -124,11 +124,16 @@ describe('benchmark harness (smoke)', () => {
     expect(proxied('4a', 'c64').okPerS).toBe(0);
     expect(proxied('4a', 'c64').rejectsPerS as number).toBeGreaterThan(0);
     expect(typeof proxied('4b', 'flood200').recoveryMs).toBe('number');
+    // Telemetry cost: each mode measured on portcullis only.
+    for (const key of ['5off', '5all', '5default']) {
+      expect(byKey[key]!.summary.map((r) => r.system)).toEqual(['portcullis-node']);
+      expect(proxied(key, 'c64').cpuUsPerReq as number).toBeGreaterThan(0);
+    }
   });
 
   it('writes a markdown report with one table per part and a chart with one panel per measure', () => {
     const md = readFileSync(join(out, readdirSync(out).find((f) => f.endsWith('.md'))!), 'utf8');
-    for (const heading of ['## 1 · pass-through', '## 2 · fixed rate', '## 3 · overload', '## 4a · reject path', '## 4b · socket flood', '## 5 · Telemetry cost']) {
+    for (const heading of ['## 1 · pass-through', '## 2 · fixed rate', '## 3 · overload', '## 4a · reject path', '## 4b · socket flood', '## 5 · telemetry cost: tracing off', '## 5 · telemetry cost: every request sampled', '## 5 · telemetry cost: default sampling']) {
       expect(md).toContain(heading);
     }
     expect(md).toMatch(/\| load \| system \| req\/s \| MB\/s \| p50 ms \| p99 ms \| p99\.9 ms \| CPU µs\/req \| RSS MiB \|/);
@@ -138,7 +143,7 @@ describe('benchmark harness (smoke)', () => {
 
     const svg = readFileSync(join(out, readdirSync(out).find((f) => f.endsWith('.svg'))!), 'utf8');
     expect(svg.startsWith('<svg')).toBe(true);
-    for (const title of ['1 · pass-through: requests/s', '2 · fixed rate', '3 · overload: goodput', '4a · reject path', '4b · socket flood']) {
+    for (const title of ['1 · pass-through: requests/s', '2 · fixed rate', '3 · overload: goodput', '4a · reject path', '4b · socket flood', '5 · telemetry: CPU']) {
       expect(svg).toContain(title);
     }
   });
