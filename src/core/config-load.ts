@@ -28,8 +28,6 @@ export interface ConfigOverrides {
   port?: ConfigOverride;
   adminPort?: ConfigOverride;
 }
-/** Alias of `ConfigOverrides`. */
-export type Overrides = ConfigOverrides;
 
 /** The command-line flags that touch config; values as typed (strings), or numbers. */
 export interface ConfigFlags {

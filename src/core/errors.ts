@@ -3,18 +3,8 @@
  * operators grep for it); `cause` keeps the underlying error. Errors become HTTP statuses
  * only at the HTTP edge (src/proxy), never here.
  */
-export type ErrorCode =
-  | 'CONFIG_INVALID'
-  | 'CONFIG_READ'
-  | 'CONFIG_RESTART_REQUIRED'
-  | 'USAGE'
-  | 'UPSTREAM_CONNECT'
-  | 'UPSTREAM_TIMEOUT'
-  | 'UPSTREAM_RESET'
-  | 'CLIENT_ABORTED'
-  | 'QUEUE_TIMEOUT'
-  | 'QUEUE_FULL'
-  | 'ABORTED';
+/** CONFIG_INVALID: a config file or override failed validation. USAGE: the command line or an input document is wrong. */
+export type ErrorCode = 'CONFIG_INVALID' | 'USAGE';
 
 export class PortcullisError extends Error {
   readonly code: ErrorCode;

@@ -116,18 +116,18 @@ export class Proxy {
         if (d.dryRun) {
           totals.wouldReject++;
           this.options.rejectLog.reject(d.reason as Reason, { dryRun: true, limiter: d.limiter, route: d.route });
-          this.forward(req, res, d.grant, telemetry.decision(info, startedAt, d, 0));
+          this.forward(req, res, info, d.grant, telemetry.decision(info, startedAt, d, 0));
           return;
         }
         this.reject(res, info, startedAt, d.reason as Reason, d);
         return;
       case 'bypassed':
         totals.bypassed++;
-        this.forward(req, res, undefined, telemetry.decision(info, startedAt, d, 0));
+        this.forward(req, res, info, undefined, telemetry.decision(info, startedAt, d, 0));
         return;
       case 'admitted':
         totals.admitted++;
-        this.forward(req, res, d.grant, telemetry.decision(info, startedAt, d, 0));
+        this.forward(req, res, info, d.grant, telemetry.decision(info, startedAt, d, 0));
         return;
     }
   }
@@ -144,14 +144,11 @@ export class Proxy {
     res.end(r.body);
   }
 
-  private forward(req: IncomingMessage, res: ServerResponse, grant: Grant | undefined, span: Span | undefined): void {
+  private forward(req: IncomingMessage, res: ServerResponse, info: RequestInfo, grant: Grant | undefined, span: Span | undefined): void {
     const exchange = new Exchange(this, res, grant, span, this.options.telemetry);
     res.once('close', exchange.onClientClose);
     const hasBody = req.headers['content-length'] !== undefined ? req.headers['content-length'] !== '0' : req.headers['transfer-encoding'] !== undefined;
-    const headers = forwardRequestHeaders(req.rawHeaders, req.headers.connection, {
-      client: normalizeAddress(req.socket.remoteAddress),
-      proto: 'http',
-    });
+    const headers = forwardRequestHeaders(req.rawHeaders, req.headers.connection, { client: info.client, proto: 'http' });
     if (span !== undefined) this.options.telemetry.inject(span, headers);
     try {
       this.options.pool.dispatch(
@@ -176,7 +173,8 @@ export class Proxy {
   }
 }
 
-function requestInfo(req: IncomingMessage): RequestInfo {
+/** What admission needs of a request: the path without its query, the client without the IPv4-mapped prefix. */
+export function requestInfo(req: IncomingMessage): RequestInfo {
   const url = req.url ?? '/';
   const q = url.indexOf('?');
   return {

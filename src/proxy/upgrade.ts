@@ -13,8 +13,8 @@ import type { DecisionTotals } from '../core/totals.ts';
 import type { SampledLog } from '../core/log.ts';
 import type { RejectResponse } from '../core/reject-response.ts';
 import type { Reason } from '../core/admission.ts';
-import { forwardRequestHeaders, normalizeAddress } from './headers.ts';
-import { upstreamFailure } from './proxy.ts';
+import { forwardRequestHeaders } from './headers.ts';
+import { requestInfo, upstreamFailure } from './proxy.ts';
 import { statusText } from '../core/reject-response.ts';
 import type { Span } from '@opentelemetry/api';
 import { finish, type Telemetry } from '../telemetry/telemetry.ts';
@@ -42,10 +42,8 @@ export function createUpgradeHandler(options: UpgradeOptions) {
   return (req: IncomingMessage, socket: Duplex, head: Buffer): void => {
     if (options.isTurnedAway(req.socket)) return options.answerTurnedAway(req.socket);
     socket.on('error', () => socket.destroy());
-    const client = normalizeAddress(req.socket.remoteAddress);
-    const url = req.url ?? '/';
-    const q = url.indexOf('?');
-    const info = { method: req.method ?? 'GET', path: q === -1 ? url : url.slice(0, q), host: req.headers.host, headers: req.headers, client };
+    const info = requestInfo(req);
+    const client = info.client;
     const startedAt = performance.timeOrigin + performance.now();
     const refuse = (reason: Reason, d: Decision | undefined) => {
       const status = options.rejects()[reason].status;
