@@ -313,6 +313,32 @@ export interface Sidecar {
   settled(timeoutMs?: number): Promise<Stats>;
 }
 
+/**
+ * A 'data' listener for a child's stdout (utf8) that splits it into JSON log lines: each whole
+ * line parsed (a line that is not a JSON object is kept as `{ msg, unparsed: true }`), then
+ * `after` once per chunk.
+ */
+export function jsonLines(onChunk: (chunk: string) => void, onLine: (line: LogLine) => void, after: () => void): (chunk: string) => void {
+  let partial = '';
+  return (chunk) => {
+    onChunk(chunk);
+    partial += chunk;
+    let nl: number;
+    while ((nl = partial.indexOf('\n')) >= 0) {
+      const line = partial.slice(0, nl).trim();
+      partial = partial.slice(nl + 1);
+      if (!line) continue;
+      try {
+        const parsed: unknown = JSON.parse(line);
+        onLine(isPlain(parsed) ? (parsed as LogLine) : { msg: line, raw: parsed });
+      } catch {
+        onLine({ msg: line, unparsed: true });
+      }
+    }
+    after();
+  };
+}
+
 /** Limiter by name from a /stats snapshot (throws when absent, so a typo cannot pass). */
 export function limiter(stats: Stats, name: string): Stats['limiters'][number] {
   const l = stats.limiters.find((x) => x.name === name);
@@ -346,25 +372,17 @@ function spawnTracked(file: string, argv: string[], env: NodeJS.ProcessEnv): Pro
       for (const l of p.listeners) l();
     });
   });
-  let partial = '';
   child.stdout!.setEncoding('utf8');
-  child.stdout!.on('data', (chunk: string) => {
-    p.out.push(chunk);
-    partial += chunk;
-    let nl: number;
-    while ((nl = partial.indexOf('\n')) >= 0) {
-      const line = partial.slice(0, nl).trim();
-      partial = partial.slice(nl + 1);
-      if (!line) continue;
-      try {
-        const parsed: unknown = JSON.parse(line);
-        p.lines.push(isPlain(parsed) ? (parsed as LogLine) : { msg: line, raw: parsed });
-      } catch {
-        p.lines.push({ msg: line, unparsed: true });
-      }
-    }
-    for (const l of p.listeners) l();
-  });
+  child.stdout!.on(
+    'data',
+    jsonLines(
+      (chunk) => p.out.push(chunk),
+      (line) => p.lines.push(line),
+      () => {
+        for (const l of p.listeners) l();
+      },
+    ),
+  );
   child.stderr!.setEncoding('utf8');
   child.stderr!.on('data', (chunk: string) => p.err.push(chunk));
   return p;

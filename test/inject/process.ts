@@ -4,7 +4,7 @@
  */
 import { spawn } from 'node:child_process';
 import type { ChildProcess } from 'node:child_process';
-import { onCleanup } from '../helpers/sidecar.ts';
+import { jsonLines, onCleanup } from '../helpers/sidecar.ts';
 
 export interface Proc {
   child: ChildProcess;
@@ -19,7 +19,6 @@ export function startProcess(file: string, argv: string[], env: Record<string, s
   const child = spawn(file, argv, { cwd, env, stdio: ['ignore', 'pipe', 'pipe'] });
   const logs: Record<string, unknown>[] = [];
   let out = '';
-  let partial = '';
   const waiters = new Set<() => void>();
   const exit = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) => {
     child.once('exit', (code, signal) => {
@@ -27,22 +26,16 @@ export function startProcess(file: string, argv: string[], env: Record<string, s
       for (const w of waiters) w();
     });
   });
-  child.stdout!.setEncoding('utf8').on('data', (chunk: string) => {
-    out += chunk;
-    partial += chunk;
-    let nl: number;
-    while ((nl = partial.indexOf('\n')) >= 0) {
-      const line = partial.slice(0, nl).trim();
-      partial = partial.slice(nl + 1);
-      if (!line) continue;
-      try {
-        logs.push(JSON.parse(line) as Record<string, unknown>);
-      } catch {
-        logs.push({ msg: line, unparsed: true });
-      }
-    }
-    for (const w of waiters) w();
-  });
+  child.stdout!.setEncoding('utf8').on(
+    'data',
+    jsonLines(
+      (chunk) => (out += chunk),
+      (line) => logs.push(line),
+      () => {
+        for (const w of waiters) w();
+      },
+    ),
+  );
   child.stderr!.setEncoding('utf8').on('data', (chunk: string) => {
     out += chunk;
   });
