@@ -18,10 +18,9 @@ const HOP_BY_HOP = new Set([
   'expect',
 ]);
 
-/** Extra header names listed in a Connection header are hop-by-hop too. */
-function connectionTokens(value: string | undefined): Set<string> | undefined {
-  if (!value) return undefined;
-  let out: Set<string> | undefined;
+/** Extra header names listed in a Connection header are hop-by-hop too (added to `out`). */
+function connectionTokens(value: string | undefined, out?: Set<string>): Set<string> | undefined {
+  if (!value) return out;
   for (const t of value.split(',')) {
     const name = t.trim().toLowerCase();
     if (name && name !== 'close' && name !== 'keep-alive') (out ??= new Set()).add(name);
@@ -34,14 +33,23 @@ export interface ForwardedFor {
   proto: string;
 }
 
+export interface ForwardHeaders {
+  /** Flat [name, value, ...] for undici, original spelling and order. */
+  headers: string[];
+  /** Content-Length other than 0, or Transfer-Encoding: the request has a body to stream. */
+  hasBody: boolean;
+}
+
 /**
- * Request headers for the app: rawHeaders minus hop-by-hop, with X-Forwarded-For appended to
- * (the chain grows by one hop) and X-Forwarded-Proto / -Host kept when an earlier proxy set them
- * (it saw the original scheme and host; we only see plain HTTP from it), set otherwise.
+ * Request headers for the app, in one pass over rawHeaders (node's lower-cased `req.headers`
+ * object is never built on this path): minus hop-by-hop, with X-Forwarded-For appended to (the
+ * chain grows by one hop) and X-Forwarded-Proto / -Host kept when an earlier proxy set them (it
+ * saw the original scheme and host; we only see plain HTTP from it), set otherwise.
  */
-export function forwardRequestHeaders(raw: readonly string[], connection: string | undefined, fwd: ForwardedFor): string[] {
-  const extra = connectionTokens(connection);
+export function forwardRequestHeaders(raw: readonly string[], fwd: ForwardedFor): ForwardHeaders {
   const out: string[] = [];
+  let extra: Set<string> | undefined;
+  let hasBody = false;
   let xff: string | undefined;
   let proto: string | undefined;
   let fhost: string | undefined;
@@ -50,8 +58,19 @@ export function forwardRequestHeaders(raw: readonly string[], connection: string
     const name = raw[i] as string;
     const value = raw[i + 1] as string;
     const lower = name.toLowerCase();
-    if (HOP_BY_HOP.has(lower) || (extra !== undefined && extra.has(lower))) continue;
     switch (lower) {
+      case 'host':
+        host = value;
+        break;
+      case 'content-length':
+        if (value !== '0') hasBody = true;
+        break;
+      case 'transfer-encoding':
+        hasBody = true;
+        continue;
+      case 'connection':
+        extra = connectionTokens(value, extra);
+        continue;
       case 'x-forwarded-for':
         xff = xff === undefined ? value : `${xff}, ${value}`;
         continue;
@@ -61,16 +80,34 @@ export function forwardRequestHeaders(raw: readonly string[], connection: string
       case 'x-forwarded-host':
         fhost ??= value;
         continue;
-      case 'host':
-        host = value;
-        break;
+      default:
+        if (HOP_BY_HOP.has(lower)) continue;
     }
     out.push(name, value);
   }
-  out.push('x-forwarded-for', xff === undefined ? fwd.client : `${xff}, ${fwd.client}`);
-  out.push('x-forwarded-proto', proto ?? fwd.proto);
-  if (fhost !== undefined || host !== undefined) out.push('x-forwarded-host', (fhost ?? host) as string);
+  // Names listed in Connection are hop-by-hop too, wherever they appeared (rare: a second pass).
+  const headers = extra === undefined ? out : dropNamed(out, extra);
+  headers.push('x-forwarded-for', xff === undefined ? fwd.client : `${xff}, ${fwd.client}`);
+  headers.push('x-forwarded-proto', proto ?? fwd.proto);
+  if (fhost !== undefined || host !== undefined) headers.push('x-forwarded-host', (fhost ?? host) as string);
+  return { headers, hasBody };
+}
+
+function dropNamed(flat: readonly string[], names: ReadonlySet<string>): string[] {
+  const out: string[] = [];
+  for (let i = 0; i < flat.length; i += 2) {
+    if (!names.has((flat[i] as string).toLowerCase())) out.push(flat[i] as string, flat[i + 1] as string);
+  }
   return out;
+}
+
+/** The value of one header in a flat rawHeaders array (first occurrence); `lower` is lower-case. */
+export function rawHeader(raw: readonly string[], lower: string): string | undefined {
+  for (let i = 0; i < raw.length; i += 2) {
+    const name = raw[i] as string;
+    if (name.length === lower.length && name.toLowerCase() === lower) return raw[i + 1];
+  }
+  return undefined;
 }
 
 /** Response headers for the client: the app's headers minus hop-by-hop ones. */

@@ -11,8 +11,8 @@ import type { RejectResponse } from '../core/reject-response.ts';
 import type { DecisionTotals } from '../core/totals.ts';
 import type { Logger, SampledLog } from '../core/log.ts';
 import type { Span } from '@opentelemetry/api';
-import { finish, type Telemetry } from '../telemetry/telemetry.ts';
-import { forwardRequestHeaders, forwardResponseHeaders, normalizeAddress } from './headers.ts';
+import { finish, type SpanRequest, type Telemetry } from '../telemetry/telemetry.ts';
+import { forwardRequestHeaders, forwardResponseHeaders, normalizeAddress, rawHeader } from './headers.ts';
 
 export interface ProxyOptions {
   admission: Admission;
@@ -27,6 +27,9 @@ export interface ProxyOptions {
   /** ...but answered with the socket cap's reject. */
   answerTurnedAway: (socket: Socket) => void;
 }
+
+/** A request as the data path sees it: what admission matches on and what a span describes. */
+type Info = RequestInfo & SpanRequest;
 
 type UpstreamFailure = { status: 502 | 504; error: string };
 
@@ -73,23 +76,30 @@ export class Proxy {
       this.reject(res, info, startedAt, 'draining', undefined);
       return;
     }
-    this.active++;
-    res.once('close', () => this.active--);
     const outcome = this.options.admission.admit(info);
     if ('pending' in outcome) this.wait(req, res, info, startedAt, outcome);
-    else this.decided(req, res, info, startedAt, outcome);
+    else this.decided(req, res, info, startedAt, outcome, undefined);
   };
 
-  private wait(req: IncomingMessage, res: ServerResponse, info: RequestInfo, startedAt: number, pending: PendingDecision): void {
-    let settled = false;
-    const onClose = () => {
-      if (!settled) pending.cancel();
-    };
-    res.once('close', onClose);
+  /** Starts tracking a request that will outlive this call (queued or forwarded): one 'close' listener. */
+  private track(res: ServerResponse): Exchange {
+    const exchange = new Exchange(this, res, this.options.telemetry);
+    this.active++;
+    res.on('close', exchange.onClientClose);
+    return exchange;
+  }
+
+  /** Called by an exchange when its response is closed. */
+  untrack(): void {
+    this.active--;
+  }
+
+  private wait(req: IncomingMessage, res: ServerResponse, info: Info, startedAt: number, pending: PendingDecision): void {
+    const exchange = this.track(res);
+    exchange.pending = pending;
     pending.promise.then(
       (decision) => {
-        settled = true;
-        res.off('close', onClose);
+        exchange.pending = undefined;
         if (decision === null) {
           this.options.totals.abandoned++;
           return;
@@ -99,40 +109,41 @@ export class Proxy {
           this.options.totals.abandoned++;
           return;
         }
-        this.decided(req, res, info, startedAt, decision);
+        this.decided(req, res, info, startedAt, decision, exchange);
       },
       (err: unknown) => {
-        settled = true;
+        exchange.pending = undefined;
         this.options.logger.error('admission failed', { error: String(err) });
         res.destroy();
       },
     );
   }
 
-  private decided(req: IncomingMessage, res: ServerResponse, info: RequestInfo, startedAt: number, d: Decision): void {
+  private decided(req: IncomingMessage, res: ServerResponse, info: Info, startedAt: number, d: Decision, exchange: Exchange | undefined): void {
     const { totals, telemetry } = this.options;
     switch (d.decision) {
       case 'rejected':
         if (d.dryRun) {
           totals.wouldReject++;
           this.options.rejectLog.reject(d.reason as Reason, { dryRun: true, limiter: d.limiter, route: d.route });
-          this.forward(req, res, info, d.grant, telemetry.decision(info, startedAt, d, 0));
+          this.forward(req, res, info, d.grant, telemetry.decision(info, startedAt, d, 0), exchange);
           return;
         }
         this.reject(res, info, startedAt, d.reason as Reason, d);
         return;
       case 'bypassed':
         totals.bypassed++;
-        this.forward(req, res, info, undefined, telemetry.decision(info, startedAt, d, 0));
+        this.forward(req, res, info, undefined, telemetry.decision(info, startedAt, d, 0), exchange);
         return;
       case 'admitted':
         totals.admitted++;
-        this.forward(req, res, info, d.grant, telemetry.decision(info, startedAt, d, 0));
+        this.forward(req, res, info, d.grant, telemetry.decision(info, startedAt, d, 0), exchange);
         return;
     }
   }
 
-  private reject(res: ServerResponse, info: RequestInfo, startedAt: number, reason: Reason, d: Decision | undefined): void {
+  /** A reject is written at once; it is not tracked as active (its bytes are already on the socket). */
+  private reject(res: ServerResponse, info: Info, startedAt: number, reason: Reason, d: Decision | undefined): void {
     const r = this.rejects[reason];
     this.options.totals.reject(reason);
     if (d === undefined) this.options.telemetry.draining(info, startedAt, r.status);
@@ -144,12 +155,20 @@ export class Proxy {
     res.end(r.body);
   }
 
-  private forward(req: IncomingMessage, res: ServerResponse, info: RequestInfo, grant: Grant | undefined, span: Span | undefined): void {
-    const exchange = new Exchange(this, res, grant, span, this.options.telemetry);
-    res.once('close', exchange.onClientClose);
-    const hasBody = req.headers['content-length'] !== undefined ? req.headers['content-length'] !== '0' : req.headers['transfer-encoding'] !== undefined;
-    const headers = forwardRequestHeaders(req.rawHeaders, req.headers.connection, { client: info.client, proto: 'http' });
+  private forward(
+    req: IncomingMessage,
+    res: ServerResponse,
+    info: Info,
+    grant: Grant | undefined,
+    span: Span | undefined,
+    tracked: Exchange | undefined,
+  ): void {
+    const exchange = tracked ?? this.track(res);
+    exchange.grant = grant;
+    exchange.span = span;
+    const { headers, hasBody } = forwardRequestHeaders(req.rawHeaders, { client: info.client, proto: 'http' });
     if (span !== undefined) this.options.telemetry.inject(span, headers);
+    exchange.forwardedAt = performance.now();
     try {
       this.options.pool.dispatch(
         {
@@ -173,33 +192,60 @@ export class Proxy {
   }
 }
 
-/** What admission needs of a request: the path without its query, the client without the IPv4-mapped prefix. */
-export function requestInfo(req: IncomingMessage): RequestInfo {
-  const url = req.url ?? '/';
-  const q = url.indexOf('?');
-  return {
-    method: req.method ?? 'GET',
-    path: q === -1 ? url : url.slice(0, q),
-    host: req.headers.host,
-    headers: req.headers,
-    client: normalizeAddress(req.socket.remoteAddress),
-  };
+/**
+ * What admission and telemetry need of a request: the path without its query, the client without
+ * the IPv4-mapped prefix. Host and headers are read only when a route or the tracer asks: node
+ * builds its lower-cased `req.headers` object on first access, and most requests never need it.
+ */
+export function requestInfo(req: IncomingMessage): Info {
+  return new NodeRequestInfo(req);
 }
 
-/** One forwarded request: undici's dispatch handler, writing straight into the client's response. */
+class NodeRequestInfo implements RequestInfo, SpanRequest {
+  readonly method: string;
+  readonly path: string;
+  readonly client: string;
+
+  constructor(private readonly req: IncomingMessage) {
+    const url = req.url ?? '/';
+    const q = url.indexOf('?');
+    this.method = req.method ?? 'GET';
+    this.path = q === -1 ? url : url.slice(0, q);
+    this.client = normalizeAddress(req.socket.remoteAddress);
+  }
+
+  get host(): string | undefined {
+    return rawHeader(this.req.rawHeaders, 'host');
+  }
+
+  get headers(): IncomingMessage['headers'] {
+    return this.req.headers;
+  }
+
+  get traceparent(): string | undefined {
+    return rawHeader(this.req.rawHeaders, 'traceparent');
+  }
+}
+
+/**
+ * One request that outlives its arrival: queued, then forwarded. Its one 'close' listener on the
+ * response cancels the wait, releases the permit, ends the span and aborts the forward; and it is
+ * undici's dispatch handler, writing straight into the client's response.
+ */
 class Exchange implements Dispatcher.DispatchHandler {
+  /** While queued: the pending decision, cancelled if the client goes away. */
+  pending: PendingDecision | undefined;
+  grant: Grant | undefined;
+  span: Span | undefined;
+  /** When the forward started, for portcullis_upstream_duration_seconds. */
+  forwardedAt = 0;
   private controller: Dispatcher.DispatchController | undefined;
   private done = false;
   private clientGone = false;
 
-  /** When the forward started, for portcullis_upstream_duration_seconds. */
-  private readonly forwardedAt = performance.now();
-
   constructor(
     private readonly proxy: Proxy,
     private readonly res: ServerResponse,
-    private grant: Grant | undefined,
-    private span: Span | undefined,
     private readonly telemetry: Telemetry,
   ) {}
 
@@ -212,6 +258,11 @@ class Exchange implements Dispatcher.DispatchHandler {
   }
 
   readonly onClientClose = (): void => {
+    this.proxy.untrack();
+    if (this.pending !== undefined) {
+      this.pending.cancel();
+      this.pending = undefined;
+    }
     this.release();
     const span = this.span;
     if (span !== undefined) {
@@ -222,10 +273,6 @@ class Exchange implements Dispatcher.DispatchHandler {
       this.clientGone = true;
       this.controller?.abort(new Error('client went away'));
     }
-  };
-
-  private readonly resume = (): void => {
-    this.controller?.resume();
   };
 
   onRequestStart(controller: Dispatcher.DispatchController): void {
@@ -248,7 +295,7 @@ class Exchange implements Dispatcher.DispatchHandler {
   onResponseData(controller: Dispatcher.DispatchController, chunk: Buffer): void {
     if (!this.res.write(chunk)) {
       controller.pause();
-      this.res.once('drain', this.resume);
+      this.res.once('drain', () => controller.resume());
     }
   }
 

@@ -87,7 +87,7 @@ function tunnel(
   span: Span | undefined,
   telemetry: Telemetry,
 ): void {
-  const headers = forwardRequestHeaders(req.rawHeaders, req.headers.connection, { client, proto: 'http' });
+  const { headers } = forwardRequestHeaders(req.rawHeaders, { client, proto: 'http' });
   if (span !== undefined) telemetry.inject(span, headers);
   // The span covers the handshake; the tunnel after it is not a request.
   let spanOpen = span !== undefined;

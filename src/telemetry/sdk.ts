@@ -12,7 +12,7 @@
  */
 import { NodeSDK, metrics as sdkMetrics, tracing } from '@opentelemetry/sdk-node';
 import { PrometheusExporter, PrometheusSerializer } from '@opentelemetry/exporter-prometheus';
-import type { Attributes, Context, Link, SpanKind } from '@opentelemetry/api';
+import { ROOT_CONTEXT, type Attributes, type Context, type ContextManager, type Link, type SpanKind } from '@opentelemetry/api';
 import type { ExportResult } from '@opentelemetry/core';
 import type { Logger } from '../core/log.ts';
 
@@ -142,6 +142,25 @@ export class CountingBatchSpanProcessor implements tracing.SpanProcessor {
   }
 }
 
+/** A context manager without async context: `active()` is always the root context. */
+export class NoContextManager implements ContextManager {
+  active(): Context {
+    return ROOT_CONTEXT;
+  }
+  with<A extends unknown[], F extends (...args: A) => ReturnType<F>>(_ctx: Context, fn: F, thisArg?: ThisParameterType<F>, ...args: A): ReturnType<F> {
+    return fn.call(thisArg, ...args);
+  }
+  bind<T>(_ctx: Context, target: T): T {
+    return target;
+  }
+  enable(): this {
+    return this;
+  }
+  disable(): this {
+    return this;
+  }
+}
+
 function protocol(env: Env, signal: 'TRACES' | 'METRICS'): string {
   return (env[`OTEL_EXPORTER_OTLP_${signal}_PROTOCOL`] ?? env.OTEL_EXPORTER_OTLP_PROTOCOL ?? 'http/protobuf').trim();
 }
@@ -219,6 +238,10 @@ export async function startTelemetrySdk(options: TelemetrySdkOptions): Promise<T
     spanProcessors,
     metricReaders,
     instrumentations: [],
+    // portcullis passes parent contexts explicitly and never reads the active one. The SDK's
+    // default (AsyncLocalStorage) would run async hooks on every socket, timer and promise of the
+    // data path once anything enters a context (the batch exporter does).
+    contextManager: new NoContextManager(),
   });
   sdk.start();
   const serializer = new PrometheusSerializer();

@@ -47,7 +47,10 @@ export interface TelemetryOptions {
 export interface SpanRequest {
   method: string;
   path: string;
+  /** Lower-case names; read only when a traceparent came in. */
   headers: Readonly<Record<string, string | string[] | undefined>>;
+  /** The incoming W3C traceparent, if any. */
+  traceparent: string | undefined;
   client: string;
 }
 
@@ -63,13 +66,13 @@ const HEADER_GETTER = {
 export class Telemetry {
   readonly tracing: boolean;
   private readonly tracer: Tracer;
-  private readonly decisions: Counter;
   private readonly queueWait: Histogram;
   private readonly upstreamDuration: Histogram;
   private readonly reloads: Counter;
   private readonly spansDropped: Counter;
   private readonly rejectBudget: TokenBucket;
-  private readonly attrCache = new Map<string, Attributes>();
+  /** One entry per (decision, reason, limiter): its attributes and how often it happened. */
+  private readonly decisionCounts = new Map<string, DecisionCount>();
   private settings: Config['telemetry'];
   private configVersion: string;
 
@@ -80,8 +83,13 @@ export class Telemetry {
     this.rejectBudget = new TokenBucket(options.settings.rejectSpansPerSecond);
     this.tracer = trace.getTracer(SCOPE);
     const meter = metrics.getMeter(SCOPE);
-    this.decisions = meter.createCounter('portcullis_decisions', {
+    // Counted here and observed at collection: a synchronous counter would hash the attribute set
+    // on every request, which is most of what metrics cost in the data path.
+    const decisions = meter.createObservableCounter('portcullis_decisions', {
       description: 'Admission decisions by decision, reason and limiter',
+    });
+    decisions.addCallback((r) => {
+      for (const c of this.decisionCounts.values()) r.observe(c.count, c.attributes);
     });
     this.queueWait = meter.createHistogram('portcullis_queue_wait_seconds', {
       description: 'Time requests spent queued (admitted or timed out)',
@@ -143,7 +151,7 @@ export class Telemetry {
    * span of an admitted or bypassed request is returned for the data path to finish.
    */
   decision(req: SpanRequest, startedAt: number, d: Decision, status: number): Span | undefined {
-    this.decisions.add(1, this.attrs(d.decision, d.reason, d.limiter));
+    this.count(d.decision, d.reason, d.limiter);
     // Only requests that really waited: a queue_full reject never entered the queue.
     if (d.queueWaitMs > 0 || d.reason === 'queue_timeout') this.queueWait.record(d.queueWaitMs / 1000);
     if (!this.tracing) return undefined;
@@ -154,7 +162,7 @@ export class Telemetry {
     }
     // The sampler sees only the decision; everything else is set once we know the span records
     // (at the default 1% sampling most spans do not, and building their attributes is wasted work).
-    const parent = req.headers.traceparent === undefined ? ROOT_CONTEXT : propagation.extract(ROOT_CONTEXT, req.headers, HEADER_GETTER);
+    const parent = req.traceparent === undefined ? ROOT_CONTEXT : propagation.extract(ROOT_CONTEXT, req.headers, HEADER_GETTER);
     const span = this.tracer.startSpan(
       d.route === undefined ? req.method : `${req.method} ${d.route}`,
       { kind: SpanKind.SERVER, attributes: d.decision === 'rejected' ? REJECTED : d.decision === 'admitted' ? ADMITTED : BYPASSED, startTime: startedAt },
@@ -191,14 +199,14 @@ export class Telemetry {
 
   /** The `draining` reject of a request that arrived after the listener closed. */
   draining(req: SpanRequest, startedAt: number, status: number): void {
-    this.decisions.add(1, this.attrs('rejected', 'draining', undefined));
+    this.count('rejected', 'draining', undefined);
     this.rejectSpan(req.method, req, startedAt, 'draining', undefined, status, undefined);
   }
 
   /** A socket turned away by the socket cap: no HTTP was parsed, but the decision gets a span. */
   socketReject(reason: Reason, client: string, limit: number, open: number, status: number): void {
     const limiter = reason === 'connection_limit' ? 'connections' : 'connections:client';
-    this.decisions.add(1, this.attrs('rejected', reason, limiter));
+    this.count('rejected', reason, limiter);
     this.rejectSpan('portcullis connection', { client }, Date.now(), reason, limiter, status, { limit, open });
   }
 
@@ -230,7 +238,7 @@ export class Telemetry {
       attributes['portcullis.limit'] = counts.limit;
       attributes['portcullis.inflight'] = counts.open;
     }
-    const parent = req.headers ? propagation.extract(ROOT_CONTEXT, req.headers, HEADER_GETTER) : ROOT_CONTEXT;
+    const parent = req.traceparent !== undefined && req.headers ? propagation.extract(ROOT_CONTEXT, req.headers, HEADER_GETTER) : ROOT_CONTEXT;
     finish(this.tracer.startSpan(name, { kind: SpanKind.SERVER, attributes, startTime: startedAt }, parent), status);
   }
 
@@ -253,18 +261,24 @@ export class Telemetry {
     headers.push('traceparent', value);
   }
 
-  private attrs(decision: string, reason: string | undefined, limiter: string | undefined): Attributes {
-    const key = `${decision}|${reason ?? ''}|${limiter ?? ''}`;
-    let a = this.attrCache.get(key);
-    if (a === undefined) {
-      a = { decision };
-      if (reason !== undefined) a.reason = reason;
-      if (limiter !== undefined) a.limiter = limiter;
-      // Client limiters are folded by name already; the cache stays as small as the set of names.
-      this.attrCache.set(key, a);
+  private count(decision: string, reason: string | undefined, limiter: string | undefined): void {
+    const key = reason === undefined && limiter === undefined ? decision : `${decision}|${reason ?? ''}|${limiter ?? ''}`;
+    const c = this.decisionCounts.get(key);
+    if (c !== undefined) {
+      c.count++;
+      return;
     }
-    return a;
+    const attributes: Attributes = { decision };
+    if (reason !== undefined) attributes.reason = reason;
+    if (limiter !== undefined) attributes.limiter = limiter;
+    // Client limiters are folded by name already; the map stays as small as the set of names.
+    this.decisionCounts.set(key, { attributes, count: 1 });
   }
+}
+
+interface DecisionCount {
+  readonly attributes: Attributes;
+  count: number;
 }
 
 /** Ends a SERVER span with its status code; 5xx is an error (HTTP semantic conventions). */
