@@ -81,7 +81,7 @@ export async function startSidecar(options: SidecarOptions): Promise<Sidecar> {
     tracing: options.sdk?.tracing ?? false,
     settings: config.telemetry,
     configVersion: loaded.version,
-    source: { connections: () => gate.open, limiters: () => admission.snapshot() },
+    source: { connections: () => gate.open, evicted: () => gate.evicted, limiters: () => admission.snapshot() },
   });
   const proxy = new Proxy({
     admission,
@@ -91,8 +91,8 @@ export async function startSidecar(options: SidecarOptions): Promise<Sidecar> {
     logger,
     rejects,
     telemetry,
-    isTurnedAway: (s) => gate.isTurnedAway(s),
-    answerTurnedAway: (s) => gate.answer(s),
+    arrive: (s) => gate.arrive(s),
+    leave: (s) => gate.leave(s),
   });
   const server = http.createServer(
     {
@@ -126,8 +126,7 @@ export async function startSidecar(options: SidecarOptions): Promise<Sidecar> {
       rejectLog,
       rejects: () => rejects,
       closing: () => proxy.closing,
-      isTurnedAway: (s) => gate.isTurnedAway(s),
-      answerTurnedAway: (s) => gate.answer(s),
+      arrive: (s) => gate.arrive(s),
       telemetry,
     }),
   );
@@ -140,6 +139,7 @@ export async function startSidecar(options: SidecarOptions): Promise<Sidecar> {
       telemetry.socketReject(reason, client, limit, gate.open, rejects[reason].status);
       rejectLog.reject(reason, { client, limit });
     },
+    onEvict: (client) => rejectLog.note('idle socket evicted', 'evict', { client, max: config.connections.max }),
   });
   gate.attach(server);
 
@@ -147,7 +147,7 @@ export async function startSidecar(options: SidecarOptions): Promise<Sidecar> {
   let generation = 0;
   const stats = () => ({
     config: { version: loaded.version, generation },
-    connections: { open: gate.open, max: config.connections.max, perClient: config.connections.perClient, peak: gate.peak, rejected: gate.rejected },
+    connections: { open: gate.open, max: config.connections.max, perClient: config.connections.perClient, peak: gate.peak, rejected: gate.rejected, evicted: gate.evicted },
     limiters: summarizeLimiters(admission.snapshot()),
     totals: totals.snapshot(),
     active: proxy.active,

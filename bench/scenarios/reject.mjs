@@ -48,7 +48,7 @@ export default {
       note: (o) =>
         `${o.floodSockets.toLocaleString('en-US')} sockets that never send a byte, opened from a helper process and held ${o.floodHoldMs / 1000} s ` +
         `(socket cap 4,096, header timeout 10 s). sockets held: still open when the flood lets go (accepted, or waiting in the listen backlog); ` +
-        `closed by proxy: turned away (portcullis answers 503 and closes past its cap); not connected: never got through the backlog in 5 s. ` +
+        `closed by proxy: closed by the proxy while held (portcullis: idle sockets evicted to make room, or turned away past its cap; nginx: idle connections reused); not connected: never got through the backlog in 5 s. ` +
         `served during flood: normal requests (fresh connection, 500 ms timeout, one each 100 ms) answered 200 while the flood held; ` +
         `recovery: from letting go until a normal request is answered 200; RSS after: 1 s after letting go.`,
       loads: (o) => [

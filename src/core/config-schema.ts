@@ -220,6 +220,10 @@ export const configSchema = z
           .enum(['reject', 'close'])
           .default('reject')
           .describe('reject: minimal 503 (429 for perClient) and close; close: close at once'),
+        evictIdle: z
+          .boolean()
+          .default(true)
+          .describe('at the cap, close the longest-idle socket (never spoke, or keep-alive idle) to make room; onLimit applies only when every socket is busy'),
         headerTimeout: duration(1).prefault('10s').describe('the whole request head must arrive in time (slowloris)'),
         idleTimeout: duration(1).prefault('60s').describe('keep-alive idle'),
         maxHeaderSize: size(1024, 1024 * 1024).prefault('16KiB').describe('larger -> 431'),

@@ -22,10 +22,13 @@ export interface ProxyOptions {
   logger: Logger;
   rejects: Readonly<Record<Reason, RejectResponse>>;
   telemetry: Telemetry;
-  /** A socket the socket cap turned away: whatever was parsed from it is not served... */
-  isTurnedAway: (socket: Socket) => boolean;
-  /** ...but answered with the socket cap's reject. */
-  answerTurnedAway: (socket: Socket) => void;
+  /**
+   * The socket cap: a request starts on this socket. True when the socket was turned away:
+   * whatever was parsed from it is not served (the cap has answered it with its reject).
+   */
+  arrive: (socket: Socket) => boolean;
+  /** The socket cap: the request's response is done, the socket may be idle again. */
+  leave: (socket: Socket) => void;
 }
 
 /** A request as the data path sees it: what admission matches on and what a span describes. */
@@ -65,15 +68,12 @@ export class Proxy {
   }
 
   readonly handle = (req: IncomingMessage, res: ServerResponse): void => {
-    if (this.options.isTurnedAway(req.socket)) {
-      this.options.answerTurnedAway(req.socket);
-      return;
-    }
+    if (this.options.arrive(req.socket)) return;
     const info = requestInfo(req);
     // Wall-clock arrival for the span; only read when spans are made.
     const startedAt = this.options.telemetry.tracing ? performance.timeOrigin + performance.now() : 0;
     if (this.closing) {
-      this.reject(res, info, startedAt, 'draining', undefined);
+      this.reject(req, res, info, startedAt, 'draining', undefined, false);
       return;
     }
     const outcome = this.options.admission.admit(info);
@@ -82,20 +82,21 @@ export class Proxy {
   };
 
   /** Starts tracking a request that will outlive this call (queued or forwarded): one 'close' listener. */
-  private track(res: ServerResponse): Exchange {
-    const exchange = new Exchange(this, res, this.options.telemetry);
+  private track(req: IncomingMessage, res: ServerResponse): Exchange {
+    const exchange = new Exchange(this, req.socket, res, this.options.telemetry);
     this.active++;
     res.on('close', exchange.onClientClose);
     return exchange;
   }
 
   /** Called by an exchange when its response is closed. */
-  untrack(): void {
+  untrack(socket: Socket): void {
     this.active--;
+    this.options.leave(socket);
   }
 
   private wait(req: IncomingMessage, res: ServerResponse, info: Info, startedAt: number, pending: PendingDecision): void {
-    const exchange = this.track(res);
+    const exchange = this.track(req, res);
     exchange.pending = pending;
     pending.promise.then(
       (decision) => {
@@ -129,7 +130,7 @@ export class Proxy {
           this.forward(req, res, info, d.grant, telemetry.decision(info, startedAt, d, 0), exchange);
           return;
         }
-        this.reject(res, info, startedAt, d.reason as Reason, d);
+        this.reject(req, res, info, startedAt, d.reason as Reason, d, exchange !== undefined);
         return;
       case 'bypassed':
         totals.bypassed++;
@@ -143,7 +144,7 @@ export class Proxy {
   }
 
   /** A reject is written at once; it is not tracked as active (its bytes are already on the socket). */
-  private reject(res: ServerResponse, info: Info, startedAt: number, reason: Reason, d: Decision | undefined): void {
+  private reject(req: IncomingMessage, res: ServerResponse, info: Info, startedAt: number, reason: Reason, d: Decision | undefined, tracked: boolean): void {
     const r = this.rejects[reason];
     this.options.totals.reject(reason);
     if (d === undefined) this.options.telemetry.draining(info, startedAt, r.status);
@@ -153,6 +154,8 @@ export class Proxy {
     if (this.closing) res.setHeader('connection', 'close');
     res.writeHead(r.status, r.headers);
     res.end(r.body);
+    // A tracked request (it waited in a queue) leaves when its response closes.
+    if (!tracked) this.options.leave(req.socket);
   }
 
   private forward(
@@ -163,7 +166,7 @@ export class Proxy {
     span: Span | undefined,
     tracked: Exchange | undefined,
   ): void {
-    const exchange = tracked ?? this.track(res);
+    const exchange = tracked ?? this.track(req, res);
     exchange.grant = grant;
     exchange.span = span;
     const { headers, hasBody } = forwardRequestHeaders(req.rawHeaders, { client: info.client, proto: 'http' });
@@ -245,6 +248,7 @@ class Exchange implements Dispatcher.DispatchHandler {
 
   constructor(
     private readonly proxy: Proxy,
+    private readonly socket: Socket,
     private readonly res: ServerResponse,
     private readonly telemetry: Telemetry,
   ) {}
@@ -258,7 +262,7 @@ class Exchange implements Dispatcher.DispatchHandler {
   }
 
   readonly onClientClose = (): void => {
-    this.proxy.untrack();
+    this.proxy.untrack(this.socket);
     if (this.pending !== undefined) {
       this.pending.cancel();
       this.pending = undefined;

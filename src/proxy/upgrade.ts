@@ -26,8 +26,8 @@ export interface UpgradeOptions {
   rejectLog: SampledLog;
   rejects: () => Readonly<Record<Reason, RejectResponse>>;
   closing: () => boolean;
-  isTurnedAway: (socket: Socket) => boolean;
-  answerTurnedAway: (socket: Socket) => void;
+  /** The socket cap's `arrive`: true when the socket was turned away (and has been answered). */
+  arrive: (socket: Socket) => boolean;
   telemetry: Telemetry;
 }
 
@@ -40,7 +40,8 @@ function rawResponse(status: number, headers: Record<string, string>, body = '')
 
 export function createUpgradeHandler(options: UpgradeOptions) {
   return (req: IncomingMessage, socket: Duplex, head: Buffer): void => {
-    if (options.isTurnedAway(req.socket)) return options.answerTurnedAway(req.socket);
+    // Busy from here on: an upgraded socket is a tunnel, never idle, never evicted.
+    if (options.arrive(req.socket)) return;
     socket.on('error', () => socket.destroy());
     const info = requestInfo(req);
     const client = info.client;

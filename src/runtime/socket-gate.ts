@@ -4,6 +4,12 @@
  * is answered. The HTTP server still attaches its parser to a turned-away socket (on Deno an
  * injected socket loses keep-alive, so the server must own the listener), so such sockets are
  * marked and the request handler ignores whatever it parses from them.
+ *
+ * Idle sockets (never spoke, or keep-alive between requests) are evictable: at the cap, with
+ * `connections.evictIdle`, the longest-idle one is closed to make room for the new socket, the
+ * way nginx reuses connections, so a flood of idle sockets cannot lock real clients out. Only when
+ * every socket has a request in progress does `onLimit` apply. The request handler reports when a
+ * request starts and ends on a socket (`arrive` / `leave`).
  */
 import net from 'node:net';
 import type { Config } from '../core/config-schema.ts';
@@ -17,6 +23,14 @@ export interface SocketGateOptions {
   rejects: Readonly<Record<Reason, RejectResponse>>;
   /** Called for each socket turned away. */
   onReject: (reason: Reason, client: string) => void;
+  /** Called for each idle socket closed to make room for a new one. */
+  onEvict: (client: string) => void;
+}
+
+/** An accepted socket: its client and how many requests are in progress on it (pipelining). */
+interface Slot {
+  readonly client: string;
+  busy: number;
 }
 
 /** How long a turned-away socket may stay: for its request to arrive and be answered, and read out so the client sees the answer, not a reset. */
@@ -26,12 +40,15 @@ export class SocketGate {
   private settings: Config['connections'];
   private rejects: Readonly<Record<Reason, RejectResponse>>;
   private readonly perClient = new Map<string, number>();
-  private readonly sockets = new Set<net.Socket>();
+  private readonly slots = new Map<net.Socket, Slot>();
+  /** Accepted sockets with no request in progress, longest idle first (a Set keeps insertion order). */
+  private readonly idle = new Set<net.Socket>();
   /** Turned-away sockets, with the reason they get once they speak (deleted once answered). */
   private readonly turnedAway = new WeakMap<net.Socket, Reason | undefined>();
   open = 0;
   peak = 0;
   rejected = 0;
+  evicted = 0;
 
   constructor(private readonly options: SocketGateOptions) {
     this.settings = options.connections;
@@ -46,6 +63,29 @@ export class SocketGate {
   /** True for a socket the gate turned away: nothing parsed from it may be served. */
   isTurnedAway(socket: net.Socket): boolean {
     return this.turnedAway.has(socket);
+  }
+
+  /**
+   * A request (or an Upgrade) starts on `socket`: it is busy until `leave`. Returns true when the
+   * socket was turned away: the request is not served, the socket gets the reject instead.
+   */
+  arrive(socket: net.Socket): boolean {
+    const slot = this.slots.get(socket);
+    if (slot !== undefined) {
+      if (slot.busy++ === 0) this.idle.delete(socket);
+      return false;
+    }
+    if (this.turnedAway.has(socket)) {
+      this.answer(socket);
+      return true;
+    }
+    return false;
+  }
+
+  /** The response to a request on `socket` is done (or the client went away). */
+  leave(socket: net.Socket): void {
+    const slot = this.slots.get(socket);
+    if (slot !== undefined && --slot.busy === 0) this.idle.add(socket);
   }
 
   /**
@@ -68,15 +108,16 @@ export class SocketGate {
 
   /** Ends every socket still open (last step of a drain). */
   destroyAll(): void {
-    for (const s of this.sockets) s.destroy();
+    for (const s of this.slots.keys()) s.destroy();
   }
 
   private onSocket(socket: net.Socket): void {
     const client = normalizeAddress(socket.remoteAddress);
-    const { max, perClient } = this.settings;
+    const { max, perClient, evictIdle } = this.settings;
     let reason: Reason | undefined;
-    if (this.open >= max) reason = 'connection_limit';
-    else if (perClient > 0 && (this.perClient.get(client) ?? 0) >= perClient) reason = 'client_connection_limit';
+    const clientFull = perClient > 0 && (this.perClient.get(client) ?? 0) >= perClient;
+    if (this.open >= max) reason = evictIdle && !clientFull && this.evictOne() ? undefined : 'connection_limit';
+    if (reason === undefined && clientFull) reason = 'client_connection_limit';
     if (reason !== undefined) {
       this.turnAway(socket, reason);
       this.rejected++;
@@ -87,16 +128,37 @@ export class SocketGate {
     if (this.open > this.peak) this.peak = this.open;
     // Counted even while perClient is off, so a reload that turns it on sees the sockets already open.
     this.perClient.set(client, (this.perClient.get(client) ?? 0) + 1);
-    this.sockets.add(socket);
-    socket.once('close', () => {
-      this.open--;
-      this.sockets.delete(socket);
-      const n = this.perClient.get(client);
-      if (n !== undefined) {
-        if (n <= 1) this.perClient.delete(client);
-        else this.perClient.set(client, n - 1);
-      }
-    });
+    this.slots.set(socket, { client, busy: 0 });
+    this.idle.add(socket);
+    socket.once('close', () => this.release(socket));
+  }
+
+  /** Gives up a socket's place: on close, or at once when it is evicted (its 'close' comes later). */
+  private release(socket: net.Socket): void {
+    const slot = this.slots.get(socket);
+    if (slot === undefined) return;
+    this.slots.delete(socket);
+    this.idle.delete(socket);
+    this.open--;
+    const n = this.perClient.get(slot.client);
+    if (n !== undefined) {
+      if (n <= 1) this.perClient.delete(slot.client);
+      else this.perClient.set(slot.client, n - 1);
+    }
+  }
+
+  /** Closes the longest-idle socket that has nothing left to write; false when there is none. */
+  private evictOne(): boolean {
+    for (const socket of this.idle) {
+      if (socket.writableLength > 0) continue;
+      const client = this.slots.get(socket)?.client ?? 'unknown';
+      this.release(socket);
+      socket.destroy();
+      this.evicted++;
+      this.options.onEvict(client);
+      return true;
+    }
+    return false;
   }
 
   private turnAway(socket: net.Socket, reason: Reason): void {

@@ -32,6 +32,8 @@ export const SCOPE = 'portcullis';
 
 export interface TelemetrySource {
   connections(): number;
+  /** Idle sockets closed at the cap to make room, since start. */
+  evicted(): number;
   limiters(): Iterable<LimiterSnapshot>;
 }
 
@@ -105,6 +107,9 @@ export class Telemetry {
     });
 
     const { source } = options;
+    meter
+      .createObservableCounter('portcullis_connections_evicted', { description: 'Idle client sockets closed at the socket cap to make room for new ones' })
+      .addCallback((r) => r.observe(source.evicted()));
     const connections = meter.createObservableGauge('portcullis_connections', { description: 'Open client sockets' });
     const inflight = meter.createObservableGauge('portcullis_inflight', { description: 'In-flight requests per limiter' });
     const limit = meter.createObservableGauge('portcullis_limit', { description: 'Max in-flight requests per limiter' });

@@ -3,7 +3,9 @@
  * M are held (each of them can complete requests, /stats shows M open) and the other 50 get the
  * minimal 503 + Connection: close (onLimit reject) or are closed without a byte (onLimit close).
  * Closing held sockets frees their slots. The per-client socket cap answers 429 to the client
- * over its cap while another client is unaffected.
+ * over its cap while another client is unaffected. With evictIdle (the default), a new socket at
+ * the cap takes the place of the longest-idle one (never spoke, or keep-alive idle), a socket
+ * with a request in progress is never closed, and onLimit applies when every socket is busy.
  */
 import { afterEach, describe, expect, it } from 'vitest';
 import { connect, get, type RawConn, type RawResponse } from '../helpers/raw-http.ts';
@@ -54,7 +56,7 @@ describe.each(RUNTIMES)('connections on %s', (runtime) => {
   it('onLimit reject: M+50 sockets -> exactly M held and serving, 50 get the minimal 503 with Connection: close; closing frees slots', async () => {
     const M = 30;
     const up = await startUpstream();
-    const sc = await startSidecar({ runtime, config: configFor(up.url, { connections: { max: M, onLimit: 'reject' } }) });
+    const sc = await startSidecar({ runtime, config: configFor(up.url, { connections: { max: M, onLimit: 'reject', evictIdle: false } }) });
 
     const conns = await openSockets(sc.port, M + 50);
     await settle(conns);
@@ -97,7 +99,7 @@ describe.each(RUNTIMES)('connections on %s', (runtime) => {
   it('over the cap, a socket that has not spoken gets no unsolicited bytes; its request then gets the 503', async () => {
     const M = 3;
     const up = await startUpstream();
-    const sc = await startSidecar({ runtime, config: configFor(up.url, { connections: { max: M, onLimit: 'reject' } }) });
+    const sc = await startSidecar({ runtime, config: configFor(up.url, { connections: { max: M, onLimit: 'reject', evictIdle: false } }) });
     const held = await openSockets(sc.port, M);
     await settle(held);
     // A client that opens a connection ahead of use must not read a response it never asked for.
@@ -114,7 +116,7 @@ describe.each(RUNTIMES)('connections on %s', (runtime) => {
   it('onLimit close: sockets over the cap are closed without a response', async () => {
     const M = 10;
     const up = await startUpstream();
-    const sc = await startSidecar({ runtime, config: configFor(up.url, { connections: { max: M, onLimit: 'close' } }) });
+    const sc = await startSidecar({ runtime, config: configFor(up.url, { connections: { max: M, onLimit: 'close', evictIdle: false } }) });
 
     const conns = await openSockets(sc.port, M + 50);
     await settle(conns);
@@ -162,5 +164,83 @@ describe.each(RUNTIMES)('connections on %s', (runtime) => {
     await settle([again!]);
     expect(again!.closed).toBe(false);
     expect(first(again!)?.status).toBe(200);
+  });
+
+  it('evictIdle: at the cap a new socket takes the place of the longest-idle one; busy sockets are never closed', async () => {
+    const M = 6;
+    const up = await startUpstream();
+    const sc = await startSidecar({ runtime, config: configFor(up.url, { connections: { max: M } }) });
+
+    // Two sockets with a request held at the app (busy), two keep-alive idle after a 200, two that never spoke.
+    const busy = await openSockets(sc.port, 2);
+    for (const c of busy) c.write(get('/busy?gate=1')); // pipelined after the first GET: busy until released
+    const served = await openSockets(sc.port, 2);
+    await settle(served);
+    const silent = [await connect(sc.port), await connect(sc.port)];
+    await waitFor('2 held requests at the app', () => up.current('/busy') === 2);
+    await openCount(sc, M);
+
+    // Four newcomers, one after another: each takes the place of an idle socket (keep-alive or
+    // silent), the busy ones stay. Every newcomer is served.
+    const fresh: RawConn[] = [];
+    for (let i = 0; i < 4; i++) {
+      const [c] = await openSockets(sc.port, 1);
+      await settle([c!]);
+      fresh.push(c!);
+    }
+    for (const c of fresh) expect(first(c)?.status, `newcomer got ${JSON.stringify(c.text().slice(0, 120))}`).toBe(200);
+    expectStillOpen(fresh);
+    for (const c of [...served, ...silent]) await c.waitClosed();
+    expect(busy.filter((c) => c.closed)).toEqual([]);
+    await openCount(sc, M);
+    expect((await sc.stats()).connections.evicted).toBe(4);
+
+    // Now the four newcomers are the idle ones: the next newcomer evicts the one idle the longest.
+    const [next] = await openSockets(sc.port, 1);
+    await settle([next!]);
+    expect(first(next!)?.status).toBe(200);
+    await fresh[0]!.waitClosed();
+    expect(fresh.slice(1).filter((c) => c.closed)).toEqual([]);
+
+    // Every socket busy: nothing to evict, onLimit applies (503 connection_limit).
+    up.closeGate();
+    for (const c of [...fresh.slice(1), next!]) c.write(get('/busy?gate=1'));
+    await waitFor('6 held requests at the app', () => up.current('/busy') === M);
+    const [over] = await openSockets(sc.port, 1);
+    await settle([over!]);
+    expectSocketReject(over!, 503, 'connection_limit');
+    up.release();
+    for (const c of [...busy, ...fresh.slice(1), next!]) {
+      await c.waitResponses(2);
+      expect(c.responses()[1]!.status).toBe(200);
+    }
+    expect(busy.filter((c) => c.closed)).toEqual([]);
+    const s = await sc.stats();
+    expect(s.connections.open).toBe(M);
+    expect(s.connections.evicted).toBe(5);
+    expect(s.totals.byReason.connection_limit).toBe(1);
+  });
+
+  it('evictIdle: a flood of idle sockets many times the cap does not lock real clients out', async () => {
+    const M = 50;
+    const up = await startUpstream();
+    const sc = await startSidecar({ runtime, config: configFor(up.url, { connections: { max: M } }) });
+    const flood: RawConn[] = [];
+    const served: number[] = [];
+    // Interleaved: 10 silent sockets, then one real request on a fresh connection, 30 times (300 idle sockets vs a cap of 50).
+    for (let round = 0; round < 30; round++) {
+      for (let i = 0; i < 10; i++) flood.push(await connect(sc.port));
+      const [real] = await openSockets(sc.port, 1);
+      await settle([real!]);
+      served.push(first(real!)?.status ?? 0);
+      real!.destroy();
+    }
+    expect(served.filter((s) => s !== 200)).toEqual([]);
+    const s = await sc.stats();
+    expect(s.connections.open).toBeLessThanOrEqual(M);
+    expect(s.connections.evicted).toBeGreaterThanOrEqual(300 - M);
+    expect(s.totals.rejected).toBe(0);
+    expect(up.count()).toBe(30);
+    for (const c of flood) c.destroy();
   });
 });

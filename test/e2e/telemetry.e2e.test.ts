@@ -9,6 +9,7 @@
  */
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { fire, request } from '../helpers/http-client.ts';
+import { connect } from '../helpers/raw-http.ts';
 import { startJaeger, tagsOf, type Jaeger } from '../helpers/jaeger.ts';
 import { parsePrometheus, sum } from '../helpers/prometheus.ts';
 import { RUNTIMES, cleanup, configFor, startSidecar, waitFor, type Runtime } from '../helpers/sidecar.ts';
@@ -110,7 +111,11 @@ describe.each(RUNTIMES)('telemetry on %s', (runtime: Runtime) => {
     pending.push(() => up.close());
     const sc = await startSidecar({
       runtime,
-      config: configFor(up.url, { inflight: { max: 3 }, routes: [{ name: 'probe', match: { exact: '/healthz' }, bypass: true }] }),
+      config: configFor(up.url, {
+        connections: { max: 40 },
+        inflight: { max: 3 },
+        routes: [{ name: 'probe', match: { exact: '/healthz' }, bypass: true }],
+      }),
       env: otelEnv('http://127.0.0.1:9', { OTEL_TRACES_EXPORTER: 'none' }),
     });
     pending.push(() => sc.stop('SIGTERM'));
@@ -119,6 +124,11 @@ describe.each(RUNTIMES)('telemetry on %s', (runtime: Runtime) => {
     const ok = results.filter((r) => r.status === 200).length;
     const rejected = results.filter((r) => r.status === 503).length;
     expect(ok + rejected).toBe(30);
+    // 45 silent sockets against a socket cap of 40: idle ones are evicted to make room.
+    const silent = await Promise.all(Array.from({ length: 45 }, () => connect(sc.port)));
+    pending.push(async () => silent.forEach((c) => c.destroy()));
+    await waitFor('evictions', async () => (await sc.stats()).connections.evicted >= 5);
+    const evicted = (await sc.stats()).connections.evicted;
 
     const res = await sc.admin('/metrics');
     expect(res.status).toBe(200);
@@ -131,6 +141,7 @@ describe.each(RUNTIMES)('telemetry on %s', (runtime: Runtime) => {
     expect(sum(samples, 'portcullis_queue_depth', { limiter: 'global' })).toBe(0);
     expect(samples.some((s) => s.name === 'portcullis_connections')).toBe(true);
     expect(sum(samples, 'portcullis_upstream_duration_seconds_count')).toBe(ok + 4);
+    expect(sum(samples, 'portcullis_connections_evicted_total')).toBe(evicted);
   });
 
   it('exporter at a closed port: traffic is unaffected, every span is counted as dropped', async () => {

@@ -264,7 +264,7 @@ export interface StartOptions {
 }
 
 export interface Stats {
-  connections: { open: number; max: number };
+  connections: { open: number; max: number; evicted: number };
   limiters: Array<{
     name: string;
     kind: string;

@@ -191,7 +191,7 @@ describe('spans for every decision', () => {
   });
 
   it('connection_limit and client_connection_limit: a span for a socket that never sent HTTP', async () => {
-    const { sc } = await start({ connections: { max: 1 } });
+    const { sc } = await start({ connections: { max: 1, evictIdle: false } });
     const a = net.connect(sc.port, '127.0.0.1');
     await new Promise((r) => a.once('connect', r));
     await sleep(50);

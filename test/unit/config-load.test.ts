@@ -38,7 +38,7 @@ const DEFAULTS = {
   listen: { host: '0.0.0.0', port: 8080 },
   admin: { host: '0.0.0.0', port: 9901 },
   upstream: { url: 'http://127.0.0.1:3000', connectTimeout: 1000, timeout: 60_000, maxSockets: 512 },
-  connections: { max: 4096, perClient: 0, onLimit: 'reject', headerTimeout: 10_000, idleTimeout: 60_000, maxHeaderSize: 16_384 },
+  connections: { max: 4096, perClient: 0, onLimit: 'reject', evictIdle: true, headerTimeout: 10_000, idleTimeout: 60_000, maxHeaderSize: 16_384 },
   inflight: { max: 256, perClient: 0, queue: { size: 0, timeout: 1000 } },
   routes: [],
   reject: {
