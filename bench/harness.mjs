@@ -10,7 +10,7 @@ import os from 'node:os';
 import { dirname, join, relative, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseOptions, USAGE } from './lib/options.mjs';
-import { SYSTEMS, startSystem } from './lib/systems.mjs';
+import { FORWARD_ONLY, SYSTEMS, startSystem } from './lib/systems.mjs';
 import { start, stop, stopAll, killAllNow, waitFor, fatal, findLogLine, measure, sleep, startedPids } from './lib/procs.mjs';
 import { getJson } from './lib/http.mjs';
 import { wrk } from './lib/load.mjs';
@@ -131,7 +131,9 @@ async function main() {
 }
 
 /** One scenario part: start the systems, warm them up, run rounds x loads x systems, stop them. */
-async function runPart(ctx, opts, systems, scenario, part, anomalies) {
+async function runPart(ctx, opts, allSystems, scenario, part, anomalies) {
+  // A part that exercises limits leaves out the systems that only forward.
+  const systems = part.limits ? allSystems.filter((s) => !FORWARD_ONLY.includes(s)) : allSystems;
   const profile = part.profile(opts);
   const loads = part.loads(opts);
   ctx.scenarioId = part.key;

@@ -114,8 +114,7 @@ async function run(cmd: { config?: string; upstream?: string; port?: string; adm
       sidecar
         .drain()
         .then(async ({ cut }) => {
-          // Spans of the last requests go out before the exit (bounded by the exporter timeout).
-          await sdk.shutdown().catch((err: unknown) => logger.warn('telemetry shutdown failed', { error: String(err) }));
+          await flushTelemetry(sdk, logger);
           return cut;
         })
         .then(
@@ -130,6 +129,28 @@ async function run(cmd: { config?: string; upstream?: string; port?: string; adm
       );
     });
   });
+}
+
+/**
+ * The last spans go out before the exit, but an unreachable collector must not hold the exit for
+ * the exporter's own timeout and retries (10 s and more): the pod's grace period is for traffic.
+ */
+const TELEMETRY_FLUSH_MS = 2000;
+
+async function flushTelemetry(sdk: { shutdown(): Promise<void> }, logger: Logger): Promise<void> {
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  const timedOut = new Promise<'timeout'>((resolve) => {
+    timer = setTimeout(() => resolve('timeout'), TELEMETRY_FLUSH_MS);
+  });
+  const done = sdk.shutdown().then(
+    () => 'ok' as const,
+    (err: unknown) => {
+      logger.warn('telemetry shutdown failed', { error: String(err) });
+      return 'failed' as const;
+    },
+  );
+  if ((await Promise.race([done, timedOut])) === 'timeout') logger.warn('telemetry shutdown timed out', { ms: TELEMETRY_FLUSH_MS });
+  clearTimeout(timer);
 }
 
 async function readConfigFile(path: string): Promise<string> {

@@ -10,6 +10,7 @@ const COLORS = {
   direct: '#8c8c8c',
   'portcullis-node': '#2ca02c',
   'portcullis-deno': '#17becf',
+  'node-floor': '#bcbd22',
   nginx: '#ff7f0e',
   haproxy: '#9467bd',
 };

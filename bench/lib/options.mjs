@@ -4,7 +4,8 @@ export const USAGE = `usage: npm run bench -- [options]
   --quick               tiny durations, 1 round, small flood (development, smoke test)
   --scenarios 1,3       which scenarios (1 pass-through, 2 fixed rate, 3 overload, 4 reject path,
                         5 telemetry cost); default 1,2,3,4,5
-  --systems a,b         direct, portcullis-node, portcullis-deno, nginx, haproxy (default all)
+  --systems a,b         direct, portcullis-node, portcullis-deno, node-floor, nginx, haproxy
+                        (default all; node-floor: node:http + undici alone, scenarios 1 and 2)
   --duration 10s        length of each measured run (default 5s; transfers 0.6x, overload 0.8x)
   --rounds 3            rounds of interleaved runs; medians are reported (default 3)
   --name NAME           results go to bench/results/<date>-<name>.{json,md,svg} (default "bench")

@@ -16,7 +16,13 @@ import { start, stop, waitFor, fatal, findLogLine, childPids, alive } from './pr
 import { freePort, canConnect, getJson } from './http.mjs';
 import { DENO, denoRunArgs } from '../../scripts/deno-command.mjs';
 
-export const SYSTEMS = ['direct', 'portcullis-node', 'portcullis-deno', 'nginx', 'haproxy'];
+export const SYSTEMS = ['direct', 'portcullis-node', 'portcullis-deno', 'node-floor', 'nginx', 'haproxy'];
+
+/**
+ * Systems that only forward (no caps): they take part in the pass-through and fixed-rate
+ * scenarios (1, 2) and are left out where a part says `limits: true` (3, 4, 5).
+ */
+export const FORWARD_ONLY = ['node-floor'];
 
 export const REJECT_BODY = '{"error":"overloaded"}';
 
@@ -33,6 +39,8 @@ export async function startSystem(name, ctx, profile) {
     case 'portcullis-node':
     case 'portcullis-deno':
       return startPortcullis(name, ctx, profile, dir);
+    case 'node-floor':
+      return startFloor(ctx, dir);
     case 'nginx':
       return startNginx(ctx, profile, dir);
     case 'haproxy':
@@ -83,6 +91,33 @@ async function startPortcullis(name, ctx, profile, dir) {
     pids: () => (alive(child.pid) ? [child.pid] : []),
     stop: () => stop(child),
     adminStats: () => getJson(`${admin}/stats`).catch(() => undefined),
+    exitCode: () => child.exitCode,
+  };
+}
+
+/** bench/floor.mjs: node:http + an undici Pool and nothing else, what portcullis-node is built on. */
+async function startFloor(ctx, dir) {
+  const log = join(dir, 'floor.log');
+  const child = start('node-floor', process.execPath, [join(ctx.benchDir, 'floor.mjs'), '--port', '0', '--upstream', `http://127.0.0.1:${ctx.app.port}`], {
+    cpu: ctx.cpuProxy,
+    logFile: log,
+    cwd: ctx.root,
+  });
+  const started = await waitFor('node-floor to log "floor started"', () => {
+    if (child.exitCode !== null) throw fatal(`node-floor exited ${child.exitCode}: ${tail(log)}`);
+    return findLogLine(log, 'floor started');
+  }).catch(async (err) => {
+    await stop(child);
+    throw err;
+  });
+  return {
+    name: 'node-floor',
+    port: started.port,
+    log,
+    logs: [log],
+    pids: () => (alive(child.pid) ? [child.pid] : []),
+    stop: () => stop(child),
+    adminStats: async () => undefined,
     exitCode: () => child.exitCode,
   };
 }

@@ -13,6 +13,7 @@ export default {
   parts: [
     {
       key: '3',
+      limits: true,
       title: '3 · overload (app serves N at once; cap N)',
       profile: (o) => ({
         cap: o.overloadN,

@@ -20,6 +20,7 @@ export default {
   parts: [
     {
       key: '4a',
+      limits: true,
       title: '4a · reject path (cap 0, every request rejected)',
       note: 'wrk -c64 against a cap of 0: every answer is a 503. "direct" is the app answering 503 itself (the floor for node:http).',
       profile: () => ({ cap: 0, queueSize: 0, queueTimeoutMs: 1000, connectionsMax: 4096, headerTimeoutMs: 10_000 }),
@@ -42,6 +43,7 @@ export default {
     },
     {
       key: '4b',
+      limits: true,
       title: '4b · socket flood (idle sockets against a cap of 4,096)',
       profile: () => ({ cap: 10_000, queueSize: 0, queueTimeoutMs: 1000, connectionsMax: 4096, headerTimeoutMs: 10_000 }),
       warmup: false,

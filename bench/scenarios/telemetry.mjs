@@ -18,6 +18,7 @@ export default {
   title: 'Telemetry cost',
   parts: MODES.map((mode) => ({
     key: mode.key,
+    limits: true,
     title: `5 · telemetry cost: ${mode.label}`,
     note: (o) =>
       `wrk -c64, ~100-byte answers, ${o.durationS} s per run, portcullis only. Environment: ` +

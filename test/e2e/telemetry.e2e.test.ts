@@ -176,5 +176,21 @@ describe.each(RUNTIMES)('telemetry on %s', (runtime: Runtime) => {
     expect(dropped).toBe(200);
     expect(sc.stderr()).not.toMatch(/Unhandled|TypeError/);
   });
-});
 
+  it('SIGTERM with the collector unreachable: the exit is not held by the exporter\'s retries', async () => {
+    const up = await startUpstream();
+    pending.push(() => up.close());
+    const closed = `http://127.0.0.1:${await freePort()}`;
+    // The exporter's own timeouts left at their defaults (10 s, with retries).
+    const sc = await startSidecar({ runtime, config: configFor(up.url, {}), env: otelEnv(closed, { OTEL_TRACES_SAMPLER: 'always_on' }) });
+    const results = await fire(sc.port, 20, { path: '/ok' });
+    expect(results.map((r) => r.status)).toEqual(Array(20).fill(200));
+    const t0 = Date.now();
+    const exit = await sc.stop('SIGTERM', 15_000);
+    const ms = Date.now() - t0;
+    expect(exit.code).toBe(0);
+    // drain.delay is 0 in the test config and nothing is in flight; the span flush gets at most 2 s.
+    expect(ms, `exit took ${ms} ms`).toBeLessThan(5000);
+    expect(sc.logs().some((l) => l.msg === 'portcullis stopped')).toBe(true);
+  });
+});
