@@ -208,6 +208,8 @@ async function runPart(ctx, opts, allSystems, scenario, part, anomalies) {
     scenario: scenario.id,
     key: part.key,
     title: part.title,
+    // The systems this part ran (a part with limits leaves out the forward-only ones).
+    systems,
     note,
     profile,
     loads: loads.map(({ key, label, only }) => ({ key, label, only })),

@@ -28,7 +28,10 @@ const PANELS = {
     ['3 · overload: app peak concurrency (cap N)', 'appPeak', (load) => load !== 'best', 'line', 'requests in app'],
   ],
   '4a': [['4a · reject path: rejects/s (cap 0)', 'rejectsPerS', undefined, 'bar', 'rejects/s']],
-  '4b': [['4b · socket flood: proxy peak RSS (MiB)', 'rssPeakMiB', undefined, 'bar', 'MiB']],
+  '4b': [
+    ['4b · socket flood: normal requests served during the flood (%)', 'okDuringPct', undefined, 'bar', '% served'],
+    ['4b · socket flood: proxy peak RSS (MiB)', 'rssPeakMiB', undefined, 'bar', 'MiB'],
+  ],
   '5off': [['5 · telemetry: CPU µs/request, tracing off', 'cpuUsPerReq', undefined, 'bar', 'µs/request']],
   '5all': [['5 · telemetry: CPU µs/request, every request sampled', 'cpuUsPerReq', undefined, 'bar', 'µs/request']],
   '5default': [['5 · telemetry: CPU µs/request, default sampling', 'cpuUsPerReq', undefined, 'bar', 'µs/request']],
