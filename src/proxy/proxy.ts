@@ -208,6 +208,8 @@ class NodeRequestInfo implements RequestInfo, SpanRequest {
   readonly method: string;
   readonly path: string;
   readonly client: string;
+  /** The Host header once read (null: not read yet); a route matcher may ask for it per route. */
+  private hostValue: string | undefined | null = null;
 
   constructor(private readonly req: IncomingMessage) {
     const url = req.url ?? '/';
@@ -218,7 +220,8 @@ class NodeRequestInfo implements RequestInfo, SpanRequest {
   }
 
   get host(): string | undefined {
-    return rawHeader(this.req.rawHeaders, 'host');
+    if (this.hostValue === null) this.hostValue = rawHeader(this.req.rawHeaders, 'host');
+    return this.hostValue;
   }
 
   get headers(): IncomingMessage['headers'] {
