@@ -17,6 +17,7 @@ import { createUpstreamPool } from './runtime/upstream.ts';
 import { serveAdmin, type AdminServer } from './runtime/admin-server.ts';
 import { createAdminApp } from './admin/app.ts';
 import { Telemetry } from './telemetry/telemetry.ts';
+import { createPathNormalizer } from './core/path-normalize.ts';
 
 export interface LoadedConfig {
   config: Config;
@@ -69,6 +70,7 @@ export async function startSidecar(options: SidecarOptions): Promise<Sidecar> {
 
   const admission = new Admission(config);
   let rejects = buildRejectResponses(config.reject);
+  let paths = createPathNormalizer(config.paths);
   const totals = new DecisionTotals();
   const rejectLog = new SampledLog(logger);
   const flushTimer = setInterval(() => rejectLog.flush(), 1000);
@@ -93,6 +95,7 @@ export async function startSidecar(options: SidecarOptions): Promise<Sidecar> {
     telemetry,
     arrive: (s) => gate.arrive(s),
     leave: (s) => gate.leave(s),
+    paths: () => paths,
   });
   const server = http.createServer(
     {
@@ -128,6 +131,7 @@ export async function startSidecar(options: SidecarOptions): Promise<Sidecar> {
       closing: () => proxy.closing,
       arrive: (s) => gate.arrive(s),
       telemetry,
+      paths: () => paths,
     }),
   );
   gate = new SocketGate({
@@ -188,6 +192,7 @@ export async function startSidecar(options: SidecarOptions): Promise<Sidecar> {
     telemetry.update(config.telemetry, next.version);
     rejects = buildRejectResponses(config.reject);
     proxy.setRejects(rejects);
+    paths = createPathNormalizer(config.paths);
     gate.update(config.connections, rejects);
     server.headersTimeout = config.connections.headerTimeout;
     server.keepAliveTimeout = config.connections.idleTimeout;

@@ -232,6 +232,19 @@ export const configSchema = z
       .describe('the socket cap'),
     inflight: inflight.prefault({}).describe('the global in-flight cap'),
     routes: z.array(route).prefault([]).describe('first match wins; every match key given must match'),
+    paths: z
+      .strictObject({
+        mergeSlashes: z
+          .boolean()
+          .default(false)
+          .describe('merge runs of slashes (/a//b is /a/b) before matching and forwarding; a leading run is always merged'),
+        escapedSlashes: z
+          .enum(['reject', 'keep', 'decode'])
+          .default('reject')
+          .describe('%2F, %5C and a raw backslash in the path. reject: 400 bad_path; keep: forward %2F/%5C as they are (a raw backslash as %5C); decode: all three are /'),
+      })
+      .prefault({})
+      .describe('request paths are normalized before route matching (absolute-form to origin-form, dot segments removed, unreserved escapes decoded; NUL and malformed escapes are 400) and the app receives the normalized path'),
     reject: z
       .strictObject({
         status: status(503).describe('status for global and route limits'),

@@ -8,7 +8,7 @@ import type { RouteConfig } from './config-schema.ts';
 /** What admission knows about a request. */
 export interface RequestInfo {
   method: string;
-  /** Path without the query string, as received (not decoded or normalised). */
+  /** Path without the query string, normalized (src/core/path-normalize.ts): what the app receives. */
   path: string;
   /** Host header, possibly with a port. */
   host: string | undefined;

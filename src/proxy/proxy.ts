@@ -13,6 +13,8 @@ import type { Logger, SampledLog } from '../core/log.ts';
 import type { Span } from '@opentelemetry/api';
 import { finish, type SpanRequest, type Telemetry } from '../telemetry/telemetry.ts';
 import { forwardRequestHeaders, forwardResponseHeaders, normalizeAddress, rawHeader } from './headers.ts';
+import type { PathNormalizer } from '../core/path-normalize.ts';
+import { checkTarget, type OwnAnswer } from './request-target.ts';
 
 export interface ProxyOptions {
   admission: Admission;
@@ -29,10 +31,12 @@ export interface ProxyOptions {
   arrive: (socket: Socket) => boolean;
   /** The socket cap: the request's response is done, the socket may be idle again. */
   leave: (socket: Socket) => void;
+  /** The path rules in force (config `paths`). */
+  paths: () => PathNormalizer;
 }
 
 /** A request as the data path sees it: what admission matches on and what a span describes. */
-type Info = RequestInfo & SpanRequest;
+type Info = RequestInfo & SpanRequest & { readonly target: string };
 
 type UpstreamFailure = { status: 502 | 504; error: string };
 
@@ -69,7 +73,9 @@ export class Proxy {
 
   readonly handle = (req: IncomingMessage, res: ServerResponse): void => {
     if (this.options.arrive(req.socket)) return;
-    const info = requestInfo(req);
+    const target = checkTarget(req, this.options.paths());
+    if (typeof target !== 'string') return this.answerOwn(req, res, target);
+    const info = requestInfo(req, target);
     // Wall-clock arrival for the span; only read when spans are made.
     const startedAt = this.options.telemetry.tracing ? performance.timeOrigin + performance.now() : 0;
     if (this.closing) {
@@ -143,6 +149,18 @@ export class Proxy {
     }
   }
 
+  /** Answered by portcullis before admission (bad target or Host, OPTIONS *): no permit, not the app's fault. */
+  private answerOwn(req: IncomingMessage, res: ServerResponse, a: OwnAnswer): void {
+    if (a.error !== undefined) {
+      const fields = { status: a.status, error: a.error, target: req.url?.slice(0, 200), client: normalizeAddress(req.socket.remoteAddress) };
+      this.options.rejectLog.note('bad request', a.error, fields);
+    }
+    if (a.close || this.closing) res.setHeader('connection', 'close');
+    res.writeHead(a.status, a.headers);
+    res.end(a.body);
+    this.options.leave(req.socket);
+  }
+
   /** A reject is written at once; it is not tracked as active (its bytes are already on the socket). */
   private reject(req: IncomingMessage, res: ServerResponse, info: Info, startedAt: number, reason: Reason, d: Decision | undefined, tracked: boolean): void {
     const r = this.rejects[reason];
@@ -177,7 +195,7 @@ export class Proxy {
         {
           origin: undefined,
           method: req.method as Dispatcher.HttpMethod,
-          path: req.url ?? '/',
+          path: info.target,
           headers,
           body: hasBody ? req : null,
         } as Dispatcher.DispatchOptions,
@@ -196,26 +214,31 @@ export class Proxy {
 }
 
 /**
- * What admission and telemetry need of a request: the path without its query, the client without
- * the IPv4-mapped prefix. Host and headers are read only when a route or the tracer asks: node
+ * What admission and telemetry need of a request: the normalized target (checkTarget) and its path
+ * without the query, the client without the IPv4-mapped prefix. Host and headers are read only when a route or the tracer asks: node
  * builds its lower-cased `req.headers` object on first access, and most requests never need it.
  */
-export function requestInfo(req: IncomingMessage): Info {
-  return new NodeRequestInfo(req);
+export function requestInfo(req: IncomingMessage, target: string): Info {
+  return new NodeRequestInfo(req, target);
 }
 
 class NodeRequestInfo implements RequestInfo, SpanRequest {
   readonly method: string;
   readonly path: string;
   readonly client: string;
+  /** Origin-form, normalized: what routes matched is what is forwarded. */
+  readonly target: string;
   /** The Host header once read (null: not read yet); a route matcher may ask for it per route. */
   private hostValue: string | undefined | null = null;
 
-  constructor(private readonly req: IncomingMessage) {
-    const url = req.url ?? '/';
-    const q = url.indexOf('?');
+  constructor(
+    private readonly req: IncomingMessage,
+    target: string,
+  ) {
+    const q = target.indexOf('?');
     this.method = req.method ?? 'GET';
-    this.path = q === -1 ? url : url.slice(0, q);
+    this.target = target;
+    this.path = q === -1 ? target : target.slice(0, q);
     this.client = normalizeAddress(req.socket.remoteAddress);
   }
 

@@ -15,6 +15,8 @@ import type { RejectResponse } from '../core/reject-response.ts';
 import type { Reason } from '../core/admission.ts';
 import { forwardRequestHeaders } from './headers.ts';
 import { requestInfo, upstreamFailure } from './proxy.ts';
+import type { PathNormalizer } from '../core/path-normalize.ts';
+import { checkTarget } from './request-target.ts';
 import { statusText } from '../core/reject-response.ts';
 import type { Span } from '@opentelemetry/api';
 import { finish, type Telemetry } from '../telemetry/telemetry.ts';
@@ -29,6 +31,8 @@ export interface UpgradeOptions {
   /** The socket cap's `arrive`: true when the socket was turned away (and has been answered). */
   arrive: (socket: Socket) => boolean;
   telemetry: Telemetry;
+  /** The path rules in force (config `paths`). */
+  paths: () => PathNormalizer;
 }
 
 function rawResponse(status: number, headers: Record<string, string>, body = ''): string {
@@ -43,7 +47,12 @@ export function createUpgradeHandler(options: UpgradeOptions) {
     // Busy from here on: an upgraded socket is a tunnel, never idle, never evicted.
     if (options.arrive(req.socket)) return;
     socket.on('error', () => socket.destroy());
-    const info = requestInfo(req);
+    const target = checkTarget(req, options.paths());
+    if (typeof target !== 'string') {
+      if (target.error !== undefined) options.rejectLog.note('bad request', target.error, { status: target.status, error: target.error, upgrade: true });
+      return void socket.end(rawResponse(target.status, target.headers, target.body));
+    }
+    const info = requestInfo(req, target);
     const client = info.client;
     const startedAt = performance.timeOrigin + performance.now();
     const refuse = (reason: Reason, d: Decision | undefined) => {
@@ -64,7 +73,7 @@ export function createUpgradeHandler(options: UpgradeOptions) {
       else if (d.decision === 'admitted') options.totals.admitted++;
       else options.totals.wouldReject++;
       const span = options.telemetry.decision(info, startedAt, d, 0);
-      tunnel(options.pool, req, socket, head, client, d.grant, span, options.telemetry);
+      tunnel(options.pool, req, info.target, socket, head, client, d.grant, span, options.telemetry);
     };
     if ('pending' in outcome) {
       const onClose = () => outcome.cancel();
@@ -81,6 +90,7 @@ export function createUpgradeHandler(options: UpgradeOptions) {
 function tunnel(
   pool: Pool,
   req: IncomingMessage,
+  target: string,
   socket: Duplex,
   head: Buffer,
   client: string,
@@ -105,7 +115,7 @@ function tunnel(
   socket.once('close', release);
   pool
     .upgrade({
-      path: req.url ?? '/',
+      path: target,
       method: req.method ?? 'GET',
       headers,
       protocol: String(req.headers.upgrade ?? 'websocket'),
