@@ -41,6 +41,7 @@ const DEFAULTS = {
   connections: { max: 4096, perClient: 0, onLimit: 'reject', evictIdle: true, headerTimeout: 10_000, idleTimeout: 60_000, maxHeaderSize: 16_384 },
   inflight: { max: 256, perClient: 0, queue: { size: 0, timeout: 1000 } },
   routes: [],
+  paths: { mergeSlashes: false, escapedSlashes: 'reject' },
   reject: {
     status: 503,
     clientStatus: 429,
