@@ -5,6 +5,7 @@
  */
 import { z } from 'zod';
 import { parseDuration, parseSize } from './units.ts';
+import { normalizedRoutePath } from './path-normalize.ts';
 
 const DURATION_PATTERN = '^\\d+(\\.\\d+)?(ms|s|m|h)$';
 const SIZE_PATTERN = '^\\d+(B|KiB|MiB|GiB|KB|MB|GB)?$';
@@ -174,8 +175,19 @@ export function routeRuleProblems(routes: unknown): { path: (string | number)[];
     if (r['bypass'] === true && r['inflight'] !== undefined) {
       problems.push({ path: [i, 'bypass'], message: 'a bypass route cannot have inflight limits' });
     }
+    const m = r['match'];
+    if (isRecord(m)) for (const key of ['exact', 'prefix']) problems.push(...routePathProblems(m[key], [i, 'match', key]));
   });
   return problems;
+}
+
+/** Requests are matched after normalization (src/core/path-normalize.ts): a pattern must be in that form. */
+function routePathProblems(v: unknown, path: (string | number)[]): { path: (string | number)[]; message: string }[] {
+  if (typeof v !== 'string' || !v.startsWith('/')) return [];
+  const n = normalizedRoutePath(v);
+  if (typeof n !== 'string') return [{ path, message: `must be a valid path (${n.detail}), got ${show(v)}` }];
+  if (n === v) return [];
+  return [{ path, message: `must be a normalized path, as requests are matched after normalization: write ${show(n)}, got ${show(v)}` }];
 }
 
 const upstreamUrl = z.string({ error: (iss) => `must be a URL string, got ${show(iss.input)}` }).refine(

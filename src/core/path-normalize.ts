@@ -172,3 +172,13 @@ export function createPathNormalizer(settings: PathSettings): PathNormalizer {
     return resolve(decoded) + query;
   };
 }
+
+const routeNormalizer = createPathNormalizer({ mergeSlashes: false, escapedSlashes: 'keep' });
+
+/**
+ * A route's `exact` or `prefix` as requests will be compared with it: a pattern that is not in
+ * this form (`/%73low`, `/x/../slow`) could never match, so the config check refuses it.
+ */
+export function normalizedRoutePath(path: string): string | PathProblem {
+  return routeNormalizer(path);
+}

@@ -137,3 +137,30 @@ describe('issue 10: path normalization', () => {
     );
   });
 });
+
+describe('issue 10: route patterns must be normalized paths', () => {
+  it('a route exact or prefix that no normalized request could match is a config problem with its path', async () => {
+    const { parseConfigText } = await import('../../src/core/config-load.ts');
+    const { ConfigError } = await import('../../src/core/errors.ts');
+    const text = [
+      'routes:',
+      '  - { name: a, match: { exact: /x/../slow } }',
+      "  - { name: b, match: { prefix: '/%73low' } }",
+      "  - { name: c, match: { prefix: '/a%G1' } }",
+      "  - { name: ok, match: { prefix: '/api/', exact: '/a%2Fb' } }",
+      '',
+    ].join('\n');
+    let problems: Array<{ path: string; message: string }> = [];
+    try {
+      parseConfigText(text, 'x.yaml');
+    } catch (err) {
+      if (!(err instanceof ConfigError)) throw err;
+      problems = err.problems.map((p) => ({ path: p.path, message: p.message }));
+    }
+    expect(problems).toEqual([
+      { path: 'routes[0].match.exact', message: expect.stringContaining('write "/slow", got "/x/../slow"') },
+      { path: 'routes[1].match.prefix', message: expect.stringContaining('write "/slow", got "/%73low"') },
+      { path: 'routes[2].match.prefix', message: expect.stringContaining('malformed percent-escape') },
+    ]);
+  });
+});
