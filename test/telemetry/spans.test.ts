@@ -16,6 +16,7 @@ import { silentLogger } from '../../src/core/log.ts';
 import { startSidecar, type Sidecar } from '../../src/sidecar.ts';
 import { RejectAwareSampler } from '../../src/telemetry/sdk.ts';
 import { fire, request } from '../helpers/http-client.ts';
+import { exchange } from '../helpers/raw-http.ts';
 import { configFor, sleep, waitFor } from '../helpers/sidecar.ts';
 import { startUpstream, type Upstream } from '../helpers/upstream.ts';
 
@@ -117,6 +118,15 @@ describe('spans for every decision', () => {
     expect(seen?.headers.traceparent).toBe(`00-${TRACE_ID}-${s.spanContext().spanId}-01`);
     expect(seen?.rawHeaders.filter((h) => h.toLowerCase() === 'traceparent')).toHaveLength(1);
     expect(seen?.headers.tracestate).toBe('a=b');
+  });
+
+  it('issue 10: url.path is the normalized path, the one the route matched and the app received', async () => {
+    const { sc, up } = await start({ routes: [{ name: 'echo', match: { exact: '/echo' }, inflight: { max: 5 } }] });
+    const r = await exchange(sc.port, 'GET /x/../%65cho?x=%2e HTTP/1.1\r\nHost: portcullis.test\r\nConnection: close\r\n\r\n', { responses: 1 });
+    expect(r.responses[0]?.status).toBe(200);
+    const s = await oneSpan({ decision: 'admitted' });
+    expect(s.attributes).toMatchObject({ 'url.path': '/echo', 'portcullis.route': 'echo' });
+    expect(up.requests.map((q) => q.url)).toEqual(['/echo?x=%2e']);
   });
 
   it('admitted without a traceparent: a new trace, and the app still gets its traceparent', async () => {
