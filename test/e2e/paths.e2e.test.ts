@@ -201,6 +201,25 @@ describe.each(RUNTIMES)('paths on %s', (runtime) => {
       expect(upstreamFaults(sc)).toEqual([]);
     });
 
+    it('issue 10: an upgrade is forwarded with the normalized target; a bad path or a second Host is refused before the app', async () => {
+      const up = await startUpstream();
+      const sc = await startSidecar({ runtime, config: configFor(up.url) });
+      const upgrade = (target: string, extra = '') =>
+        `GET ${target} HTTP/1.1\r\nHost: portcullis.test\r\n${extra}Connection: Upgrade\r\nUpgrade: websocket\r\n\r\n`;
+      const ok = await exchange(sc.port, upgrade('/x/../w%73?q=%2e'), { timeoutMs: 5000, responses: 1 });
+      expect(ok.responses[0]?.status, describeResponse(ok.responses[0])).toBe(101);
+      expect(up.requests.map((q) => q.url)).toEqual(['/ws?q=%2e']);
+      const bad = await exchange(sc.port, upgrade('/ws%00'), { timeoutMs: 5000, responses: 1 });
+      expect(bad.responses[0]?.status, describeResponse(bad.responses[0])).toBe(400);
+      expect(bad.responses[0]?.headers['x-portcullis-error']).toBe('bad_path');
+      const dup = await exchange(sc.port, upgrade('/ws', 'Host: other.test\r\n'), { timeoutMs: 5000, responses: 1 });
+      expect(dup.responses[0]?.status, describeResponse(dup.responses[0])).toBe(400);
+      expect(dup.responses[0]?.headers['x-portcullis-error']).toBe('bad_host');
+      expect(up.count()).toBe(1);
+      await sc.settled();
+      expect(upstreamFaults(sc)).toEqual([]);
+    });
+
     it('issue 10: OPTIONS * is answered by portcullis (200), other methods with * are 400; no upstream fault', async () => {
       const up = await startUpstream();
       const sc = await startSidecar({ runtime, config: configFor(up.url) });
