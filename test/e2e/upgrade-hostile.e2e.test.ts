@@ -10,6 +10,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { WebSocket } from 'undici';
 import { connect, get, type RawConn } from '../helpers/raw-http.ts';
 import { configMapVolume } from '../helpers/configmap.ts';
+import { parsePrometheus, sum } from '../helpers/prometheus.ts';
 import { RUNTIMES, cleanup, configFor, sleep, startSidecar, waitFor, type Sidecar } from '../helpers/sidecar.ts';
 import { startUpstream } from '../helpers/upstream.ts';
 import { startPlainApp, startWebSocketApp } from '../helpers/websocket.ts';
@@ -211,6 +212,28 @@ describe.each(RUNTIMES)('hostile upgrades on %s', (runtime) => {
     await closed(ws);
     await waitFor('tunnels.open == 0', async () => (await tunnels(sc)).open === 0);
     await sc.settled();
+  });
+
+  it('issue 10: open tunnels and upgrade outcomes are metrics', async () => {
+    const app = await startWebSocketApp();
+    const sc = await startSidecar({
+      runtime,
+      config: configFor(app.url),
+      // The SDK on, exporters off: /metrics is served from the in-process reader.
+      env: { OTEL_SDK_DISABLED: 'false', OTEL_TRACES_EXPORTER: 'none', OTEL_METRICS_EXPORTER: 'none' },
+    });
+    const ws = await openWebSocket(sc.port);
+    expect(await echo(ws, 'm')).toBe('m');
+    const refused = await connect(sc.port, { send: upgradeRequest('h2c') });
+    expect((await refused.waitResponses(1))[0]!.status).toBe(400);
+    const samples = parsePrometheus((await sc.admin('/metrics')).text);
+    expect(sum(samples, 'portcullis_tunnels')).toBe(1);
+    expect(sum(samples, 'portcullis_upgrades_total', { outcome: 'tunnelled' })).toBe(1);
+    expect(sum(samples, 'portcullis_upgrades_total', { outcome: 'not_allowed' })).toBe(1);
+    expect(sum(samples, 'portcullis_upgrades_total', { outcome: 'failed' })).toBe(0);
+    expect(samples.some((x) => x.name === 'portcullis_tunnels_idle_closed_total')).toBe(true);
+    ws.close();
+    await closed(ws);
   });
 
   it('issue 10: a reload applies upgrade.allow and upgrade.idleTimeout', async () => {
