@@ -7,11 +7,11 @@ import type net from 'node:net';
 import type { Config } from './core/config-schema.ts';
 import { Admission } from './core/admission.ts';
 import { buildRejectResponses, statusText } from './core/reject-response.ts';
-import { DecisionTotals } from './core/totals.ts';
+import { DecisionTotals, TunnelTotals } from './core/totals.ts';
 import { summarizeLimiters } from './core/limiter-summary.ts';
 import { SampledLog, type Logger } from './core/log.ts';
 import { Proxy } from './proxy/proxy.ts';
-import { createUpgradeHandler } from './proxy/upgrade.ts';
+import { Upgrades } from './proxy/upgrade.ts';
 import { SocketGate } from './runtime/socket-gate.ts';
 import { createUpstreamPool } from './runtime/upstream.ts';
 import { serveAdmin, type AdminServer } from './runtime/admin-server.ts';
@@ -72,6 +72,7 @@ export async function startSidecar(options: SidecarOptions): Promise<Sidecar> {
   let rejects = buildRejectResponses(config.reject);
   let paths = createPathNormalizer(config.paths);
   const totals = new DecisionTotals();
+  const tunnels = new TunnelTotals();
   const rejectLog = new SampledLog(logger);
   const flushTimer = setInterval(() => rejectLog.flush(), 1000);
   flushTimer.unref?.();
@@ -83,7 +84,7 @@ export async function startSidecar(options: SidecarOptions): Promise<Sidecar> {
     tracing: options.sdk?.tracing ?? false,
     settings: config.telemetry,
     configVersion: loaded.version,
-    source: { connections: () => gate.open, evicted: () => gate.evicted, limiters: () => admission.snapshot() },
+    source: { connections: () => gate.open, evicted: () => gate.evicted, limiters: () => admission.snapshot(), tunnels: () => tunnels },
   });
   const proxy = new Proxy({
     admission,
@@ -120,20 +121,21 @@ export async function startSidecar(options: SidecarOptions): Promise<Sidecar> {
     rejectLog.note('bad request', String(status), { status, code: err.code, error: err.message });
     socket.end(`HTTP/1.1 ${status} ${statusText(status)}\r\nconnection: close\r\ncontent-length: 0\r\n\r\n`);
   });
-  server.on(
-    'upgrade',
-    createUpgradeHandler({
-      admission,
-      pool,
-      totals,
-      rejectLog,
-      rejects: () => rejects,
-      closing: () => proxy.closing,
-      arrive: (s) => gate.arrive(s),
-      telemetry,
-      paths: () => paths,
-    }),
-  );
+  const upgrades = new Upgrades({
+    admission,
+    pool,
+    totals,
+    tunnels,
+    settings: config.upgrade,
+    rejectLog,
+    rejects: () => rejects,
+    closing: () => proxy.closing,
+    arrive: (s) => gate.arrive(s),
+    dismiss: (s, raw) => gate.dismiss(s, raw),
+    telemetry,
+    paths: () => paths,
+  });
+  server.on('upgrade', upgrades.handle);
   gate = new SocketGate({
     connections: config.connections,
     rejects,
@@ -155,6 +157,7 @@ export async function startSidecar(options: SidecarOptions): Promise<Sidecar> {
     limiters: summarizeLimiters(admission.snapshot()),
     totals: totals.snapshot(),
     active: proxy.active,
+    tunnels: tunnels.snapshot(),
     draining,
   });
   const admin: AdminServer = await serveAdmin(
@@ -194,6 +197,7 @@ export async function startSidecar(options: SidecarOptions): Promise<Sidecar> {
     proxy.setRejects(rejects);
     paths = createPathNormalizer(config.paths);
     gate.update(config.connections, rejects);
+    upgrades.update(config.upgrade);
     server.headersTimeout = config.connections.headerTimeout;
     server.keepAliveTimeout = config.connections.idleTimeout;
     // node reads these when a connection starts: new connections get the new values.

@@ -190,6 +190,11 @@ function routePathProblems(v: unknown, path: (string | number)[]): { path: (stri
   return [{ path, message: `must be a normalized path, as requests are matched after normalization: write ${show(n)}, got ${show(v)}` }];
 }
 
+// An RFC 9110 protocol: token ["/" token].
+const upgradeToken = z.string().regex(/^[A-Za-z0-9!#$%&'*+.^_`|~-]+(\/[A-Za-z0-9!#$%&'*+.^_`|~-]+)?$/, {
+  error: (iss) => `must be an Upgrade protocol such as websocket (token or token/version), got ${show(iss.input)}`,
+});
+
 const upstreamUrl = z.string({ error: (iss) => `must be a URL string, got ${show(iss.input)}` }).refine(
   (u) => {
     if (u.startsWith('unix:')) return u.length > 'unix:'.length;
@@ -242,6 +247,18 @@ export const configSchema = z
       })
       .prefault({})
       .describe('the socket cap'),
+    upgrade: z
+      .strictObject({
+        allow: z
+          .array(upgradeToken)
+          .default(['websocket'])
+          .describe('Upgrade protocols tunnelled to the app (case-insensitive; a name without /version allows every version); any other gets 400 upgrade_not_allowed and the app sees nothing; [] = no upgrades'),
+        idleTimeout: duration(0)
+          .prefault('5m')
+          .describe('close a tunnel after this long without a byte either way; 0 = never'),
+      })
+      .prefault({})
+      .describe('Upgrade (WebSocket) tunnels'),
     inflight: inflight.prefault({}).describe('the global in-flight cap'),
     routes: z.array(route).prefault([]).describe('first match wins; every match key given must match'),
     paths: z

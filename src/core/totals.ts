@@ -37,3 +37,30 @@ export class DecisionTotals {
     };
   }
 }
+
+/** Upgrade handshakes and the tunnels they became, for /stats and metrics. */
+export class TunnelTotals {
+  /** Tunnels open now. */
+  open = 0;
+  /** Handshakes the app accepted (101), since start. */
+  opened = 0;
+  /** Tunnels closed after `upgrade.idleTimeout` without a byte. */
+  idleClosed = 0;
+  /** Handshakes refused by portcullis: a limit, draining, or a token not in `upgrade.allow`. */
+  refused = 0;
+  /** Of `refused`: the token was not in `upgrade.allow`. */
+  notAllowed = 0;
+  /** Handshakes the app did not accept: a normal response, a refused connection, an error. */
+  failed = 0;
+
+  snapshot() {
+    return {
+      open: this.open,
+      opened: this.opened,
+      idleClosed: this.idleClosed,
+      refused: this.refused,
+      notAllowed: this.notAllowed,
+      failed: this.failed,
+    };
+  }
+}

@@ -12,6 +12,7 @@
  * request starts and ends on a socket (`arrive` / `leave`).
  */
 import net from 'node:net';
+import type { Duplex } from 'node:stream';
 import type { Config } from '../core/config-schema.ts';
 import type { Reason } from '../core/admission.ts';
 import type { RejectResponse } from '../core/reject-response.ts';
@@ -100,6 +101,17 @@ export class SocketGate {
     socket.end(this.rejects[reason].raw);
   }
 
+  /**
+   * Ends a socket with a last answer and frees its slot shortly after, even when the client keeps
+   * its side open: a refused or failed upgrade has left HTTP, so no idle or header timeout of the
+   * server applies to it any more, and eviction never picks it (it is busy).
+   */
+  dismiss(socket: Duplex, raw: string): void {
+    socket.on('error', () => socket.destroy());
+    socket.end(raw);
+    lingerThenDestroy(socket);
+  }
+
   /** Live reload of the connections block; existing sockets stay, new limits apply to new sockets. */
   update(connections: Config['connections'], rejects: Readonly<Record<Reason, RejectResponse>>): void {
     this.settings = connections;
@@ -172,9 +184,14 @@ export class SocketGate {
     // connections ahead of use (Go's, for one) as an unsolicited response on an idle connection,
     // not as a 503. What the client sends is read and dropped; a silent socket is just closed.
     socket.once('data', () => this.answer(socket));
-    socket.resume();
-    const timer = setTimeout(() => socket.destroy(), LINGER_MS);
-    timer.unref?.();
-    socket.once('close', () => clearTimeout(timer));
+    lingerThenDestroy(socket);
   }
+}
+
+/** Reads and drops what the client still sends (so it sees our answer, not a reset), then destroys the socket after LINGER_MS. */
+function lingerThenDestroy(socket: Duplex): void {
+  socket.resume();
+  const timer = setTimeout(() => socket.destroy(), LINGER_MS);
+  timer.unref?.();
+  socket.once('close', () => clearTimeout(timer));
 }

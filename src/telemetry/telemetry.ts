@@ -26,6 +26,7 @@ import type { Config } from '../core/config-schema.ts';
 import type { Decision, Reason } from '../core/admission.ts';
 import type { LimiterSnapshot } from '../core/limiter.ts';
 import { summarizeLimiters } from '../core/limiter-summary.ts';
+import type { TunnelTotals } from '../core/totals.ts';
 import { TokenBucket } from '../core/token-bucket.ts';
 
 export const SCOPE = 'portcullis';
@@ -35,6 +36,8 @@ export interface TelemetrySource {
   /** Idle sockets closed at the cap to make room, since start. */
   evicted(): number;
   limiters(): Iterable<LimiterSnapshot>;
+  /** Upgrade handshakes and tunnels (src/core/totals.ts TunnelTotals). */
+  tunnels(): Readonly<TunnelTotals>;
 }
 
 export interface TelemetryOptions {
@@ -110,6 +113,23 @@ export class Telemetry {
     meter
       .createObservableCounter('portcullis_connections_evicted', { description: 'Idle client sockets closed at the socket cap to make room for new ones' })
       .addCallback((r) => r.observe(source.evicted()));
+    meter
+      .createObservableGauge('portcullis_tunnels', { description: 'Open Upgrade (WebSocket) tunnels' })
+      .addCallback((r) => r.observe(source.tunnels().open));
+    meter
+      .createObservableCounter('portcullis_upgrades', {
+        description: 'Upgrade handshakes by outcome: tunnelled, not_allowed (token not in upgrade.allow), refused (a limit or draining), failed (the app did not switch)',
+      })
+      .addCallback((r) => {
+        const t = source.tunnels();
+        r.observe(t.opened, { outcome: 'tunnelled' });
+        r.observe(t.notAllowed, { outcome: 'not_allowed' });
+        r.observe(t.refused - t.notAllowed, { outcome: 'refused' });
+        r.observe(t.failed, { outcome: 'failed' });
+      });
+    meter
+      .createObservableCounter('portcullis_tunnels_idle_closed', { description: 'Tunnels closed after upgrade.idleTimeout without a byte either way' })
+      .addCallback((r) => r.observe(source.tunnels().idleClosed));
     const connections = meter.createObservableGauge('portcullis_connections', { description: 'Open client sockets' });
     const inflight = meter.createObservableGauge('portcullis_inflight', { description: 'In-flight requests per limiter' });
     const limit = meter.createObservableGauge('portcullis_limit', { description: 'Max in-flight requests per limiter' });

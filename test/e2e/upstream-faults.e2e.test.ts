@@ -133,7 +133,8 @@ describe.each(RUNTIMES)('upstream faults on %s', (runtime) => {
 
   it('Upgrade passes through as a tunnel: 101, then bytes both ways', async () => {
     const up = await startUpstream();
-    const sc = await startSidecar({ runtime, config: configFor(up.url) });
+    // Only listed protocols are tunnelled (default: websocket); this app speaks a plain echo.
+    const sc = await startSidecar({ runtime, config: configFor(up.url, { upgrade: { allow: ['echo'] } }) });
     const c = await connect(sc.port, {
       send: 'GET /ws HTTP/1.1\r\nHost: x\r\nConnection: Upgrade\r\nUpgrade: echo\r\n\r\n',
     });

@@ -97,6 +97,8 @@ export function parseResponses(buf: Buffer, closed: boolean, { headRequests = fa
 
 export interface RawConnectOptions {
   localAddress?: string;
+  /** Keep our side open after the server's FIN (a client that never closes on its own). */
+  allowHalfOpen?: boolean;
   /** Bytes written as soon as the connection is up. */
   send?: string | Buffer;
 }
@@ -109,6 +111,8 @@ export class RawConn {
   private waiters = new Set<() => void>();
   connected = false;
   closed = false;
+  /** The server sent its FIN (with allowHalfOpen our side may still be open). */
+  ended = false;
   /** The connection error, if any (ECONNREFUSED, ECONNRESET, EPIPE, ...). */
   error: NodeJS.ErrnoException | undefined;
   readonly openedAt = Date.now();
@@ -116,7 +120,12 @@ export class RawConn {
   readonly ready: Promise<void>;
 
   constructor(port: number, options: RawConnectOptions = {}) {
-    this.socket = net.connect({ port, host: '127.0.0.1', ...(options.localAddress ? { localAddress: options.localAddress } : {}) });
+    this.socket = net.connect({
+      port,
+      host: '127.0.0.1',
+      allowHalfOpen: options.allowHalfOpen ?? false,
+      ...(options.localAddress ? { localAddress: options.localAddress } : {}),
+    });
     this.socket.setNoDelay(true);
     this.socket.on('data', (c: Buffer) => {
       this.chunks.push(c);
@@ -125,6 +134,10 @@ export class RawConn {
     });
     this.socket.on('error', (err: NodeJS.ErrnoException) => {
       this.error ??= err;
+      this.notify();
+    });
+    this.socket.on('end', () => {
+      this.ended = true;
       this.notify();
     });
     this.socket.on('close', () => {

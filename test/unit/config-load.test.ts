@@ -40,6 +40,7 @@ const DEFAULTS = {
   upstream: { url: 'http://127.0.0.1:3000', connectTimeout: 1000, timeout: 60_000, maxSockets: 512 },
   connections: { max: 4096, perClient: 0, onLimit: 'reject', evictIdle: true, headerTimeout: 10_000, idleTimeout: 60_000, maxHeaderSize: 16_384 },
   inflight: { max: 256, perClient: 0, queue: { size: 0, timeout: 1000 } },
+  upgrade: { allow: ['websocket'], idleTimeout: 300_000 },
   routes: [],
   paths: { mergeSlashes: false, escapedSlashes: 'reject' },
   reject: {
@@ -103,6 +104,14 @@ describe('each kind of problem', () => {
       '3:34 routes[0].inflight.queue.szie: unknown key "szie" (did you mean "size"?)',
     ]);
     expect(lines('nonsense: 1\n')).toEqual(['1:1 nonsense: unknown key "nonsense"']);
+  });
+
+  it('issue 10: upgrade.allow takes protocol tokens (name or name/version) only', () => {
+    expect(parseConfigText('upgrade: { allow: [websocket, h2c/1, WebSocket] }\n', 'x.yaml').config.upgrade.allow).toEqual(['websocket', 'h2c/1', 'WebSocket']);
+    expect(parseConfigText('upgrade: { allow: [] }\n', 'x.yaml').config.upgrade.allow).toEqual([]);
+    expect(lines('upgrade: { allow: ["web socket"] }\n')).toEqual([
+      '1:20 upgrade.allow[0]: must be an Upgrade protocol such as websocket (token or token/version), got "web socket"',
+    ]);
   });
 
   it('wrong type', () => {
