@@ -14,7 +14,7 @@ import { startReloader } from './reload.ts';
 import { runInject } from './inject/command.ts';
 import { startTelemetrySdk } from './telemetry/sdk.ts';
 import type { Telemetry } from './telemetry/telemetry.ts';
-import { argv, environment, exit, onSignals, runtimeName, runtimeVersion, writeStderr, writeStdout } from './runtime/process.ts';
+import { argv, environment, exit, onSignals, onUncaught, runtimeName, runtimeVersion, writeStderr, writeStdout } from './runtime/process.ts';
 
 const VERSION = '0.1.0';
 
@@ -74,6 +74,10 @@ async function run(cmd: { config?: string; upstream?: string; port?: string; adm
   });
   const sidecar = await startSidecar({ loaded, logger, runtime: runtimeName(), sdk });
   telemetry = sidecar.telemetry;
+  // Invariant 9: one request never ends the process. Every exchange is guarded where it is
+  // served; whatever still escapes is logged and counted, and the rest keep being served (each
+  // exchange's permit is tied to its socket, so the harm stays with the one that threw).
+  onUncaught((err) => sidecar.uncaught(err));
   // Watching starts before the started line: a change made right after it must not wait for a poll.
   const watch =
     source === undefined

@@ -45,6 +45,8 @@ export interface Sidecar {
   setLastReload(result: ReloadResult): void;
   /** SIGTERM: unready, serve `drain.delay`, stop accepting, finish in-flight within `drain.timeout`. */
   drain(): Promise<{ cut: number }>;
+  /** A throw nothing caught (the entry point's last resort): logged (sampled) and counted like an internal error. */
+  uncaught(err: unknown): void;
 }
 
 export interface ReloadResult {
@@ -108,6 +110,8 @@ export async function startSidecar(options: SidecarOptions): Promise<Sidecar> {
     },
     proxy.handle,
   );
+  // With a listener, node leaves `Expect: 100-continue` to us: answered once admitted.
+  server.on('checkContinue', proxy.handleExpectContinue);
   server.on('clientError', (err: NodeJS.ErrnoException, socket) => {
     if (gate.isTurnedAway(socket as net.Socket)) {
       gate.answer(socket as net.Socket);
@@ -153,7 +157,7 @@ export async function startSidecar(options: SidecarOptions): Promise<Sidecar> {
   let generation = 0;
   const stats = () => ({
     config: { version: loaded.version, generation },
-    connections: { open: gate.open, max: config.connections.max, perClient: config.connections.perClient, peak: gate.peak, rejected: gate.rejected, evicted: gate.evicted },
+    connections: { open: gate.open, busy: gate.busy, max: config.connections.max, perClient: config.connections.perClient, peak: gate.peak, rejected: gate.rejected, evicted: gate.evicted },
     limiters: summarizeLimiters(admission.snapshot()),
     totals: totals.snapshot(),
     active: proxy.active,
@@ -236,6 +240,12 @@ export async function startSidecar(options: SidecarOptions): Promise<Sidecar> {
       lastReload = r;
     },
     drain,
+    uncaught: (err) => {
+      totals.internalError++;
+      telemetry.countInternalError('uncaught');
+      const e = err as Error | undefined;
+      rejectLog.note('uncaught error', 'uncaught', { error: String(e?.message ?? err), stack: e?.stack }, 'error');
+    },
   };
 }
 

@@ -38,7 +38,7 @@ export const silentLogger: Logger = { debug() {}, info() {}, warn() {}, error() 
  * increment, not a write. Every line carries `count` (1 + the events folded into it).
  */
 export class SampledLog {
-  private readonly pending = new Map<string, { msg: string; count: number; last: Fields }>();
+  private readonly pending = new Map<string, { msg: string; count: number; last: Fields; level: 'warn' | 'error' }>();
   private readonly lastAt = new Map<string, number>();
   constructor(
     private readonly logger: Logger,
@@ -52,7 +52,7 @@ export class SampledLog {
   }
 
   /** Any other sampled event; `key` names the kind that is rate-limited. */
-  note(msg: string, key: string, fields: Fields): void {
+  note(msg: string, key: string, fields: Fields, level: 'warn' | 'error' = 'warn'): void {
     const k = `${msg}\0${key}`;
     const t = this.now();
     const last = this.lastAt.get(k);
@@ -61,13 +61,13 @@ export class SampledLog {
       this.lastAt.set(k, t);
       const folded = p ? p.count : 0;
       this.pending.delete(k);
-      this.logger.warn(msg, { ...fields, count: folded + 1 });
+      this.logger[level](msg, { ...fields, count: folded + 1 });
       return;
     }
     if (p) {
       p.count++;
       p.last = fields;
-    } else this.pending.set(k, { msg, count: 1, last: fields });
+    } else this.pending.set(k, { msg, count: 1, last: fields, level });
   }
 
   /** Writes what is still folded (called on a timer and at shutdown). */
@@ -75,7 +75,7 @@ export class SampledLog {
     const t = this.now();
     for (const [k, p] of this.pending) {
       this.lastAt.set(k, t);
-      this.logger.warn(p.msg, { ...p.last, count: p.count });
+      this.logger[p.level](p.msg, { ...p.last, count: p.count });
     }
     this.pending.clear();
   }

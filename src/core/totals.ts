@@ -19,6 +19,8 @@ export class DecisionTotals {
   wouldReject = 0;
   /** Clients that went away while queued: neither admitted nor rejected. */
   abandoned = 0;
+  /** Requests whose serving threw (answered 500 or cut), and last-resort uncaught errors. */
+  internalError = 0;
   readonly byReason: Record<Reason, number> = Object.fromEntries(REASONS.map((r) => [r, 0])) as Record<Reason, number>;
 
   reject(reason: Reason): void {
@@ -33,6 +35,7 @@ export class DecisionTotals {
       rejected: this.rejected,
       wouldReject: this.wouldReject,
       abandoned: this.abandoned,
+      internalError: this.internalError,
       byReason: { ...this.byReason },
     };
   }

@@ -1,7 +1,9 @@
 /**
  * The data path: one request in, one admission decision, one forward to the app. Bodies stream
  * both ways with backpressure (nothing is buffered whole). A permit is released exactly once,
- * when the response is done or the client went away, whichever comes first.
+ * on the exchange's one "ended" signal (exchange-end.ts), however the exchange ends. Anything
+ * thrown while serving one request is answered (500, or a cut), counted and logged: one request
+ * never ends the process.
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Socket } from 'node:net';
@@ -15,6 +17,8 @@ import { finish, type SpanRequest, type Telemetry } from '../telemetry/telemetry
 import { forwardRequestHeaders, forwardResponseHeaders, normalizeAddress, rawHeader } from './headers.ts';
 import type { PathNormalizer } from '../core/path-normalize.ts';
 import { checkTarget, type OwnAnswer } from './request-target.ts';
+import { onExchangeEnd } from './exchange-end.ts';
+import { answerError } from './error-answer.ts';
 
 export interface ProxyOptions {
   admission: Admission;
@@ -36,7 +40,7 @@ export interface ProxyOptions {
 }
 
 /** A request as the data path sees it: what admission matches on and what a span describes. */
-type Info = RequestInfo & SpanRequest & { readonly target: string };
+type Info = RequestInfo & SpanRequest & { readonly target: string; expectContinue: boolean };
 
 type UpstreamFailure = { status: 502 | 504; error: string };
 
@@ -72,30 +76,57 @@ export class Proxy {
   }
 
   readonly handle = (req: IncomingMessage, res: ServerResponse): void => {
-    if (this.options.arrive(req.socket)) return;
-    const target = checkTarget(req, this.options.paths());
-    if (typeof target !== 'string') return this.answerOwn(req, res, target);
-    const info = requestInfo(req, target);
-    // Wall-clock arrival for the span; only read when spans are made.
-    const startedAt = this.options.telemetry.tracing ? performance.timeOrigin + performance.now() : 0;
-    if (this.closing) {
-      this.reject(req, res, info, startedAt, 'draining', undefined, false);
-      return;
-    }
-    const outcome = this.options.admission.admit(info);
-    if ('pending' in outcome) this.wait(req, res, info, startedAt, outcome);
-    else this.decided(req, res, info, startedAt, outcome, undefined);
+    this.serve(req, res, false);
   };
 
-  /** Starts tracking a request that will outlive this call (queued or forwarded): one 'close' listener. */
+  /** node's 'checkContinue': the same, and `100 Continue` only once the request is admitted. */
+  readonly handleExpectContinue = (req: IncomingMessage, res: ServerResponse): void => {
+    this.serve(req, res, true);
+  };
+
+  private serve(req: IncomingMessage, res: ServerResponse, expectContinue: boolean): void {
+    if (this.options.arrive(req.socket)) return;
+    try {
+      const target = checkTarget(req, this.options.paths());
+      if (typeof target !== 'string') return this.answerOwn(req, res, target);
+      const info = requestInfo(req, target);
+      info.expectContinue = expectContinue;
+      // Wall-clock arrival for the span; only read when spans are made.
+      const startedAt = this.options.telemetry.tracing ? performance.timeOrigin + performance.now() : 0;
+      if (this.closing) {
+        this.reject(req, res, info, startedAt, 'draining', undefined, false);
+        return;
+      }
+      const outcome = this.options.admission.admit(info);
+      if ('pending' in outcome) this.wait(req, res, info, startedAt, outcome);
+      else this.decided(req, res, info, startedAt, outcome, undefined);
+    } catch (err) {
+      this.internalError('request', err, res);
+    }
+  }
+
+  /**
+   * Anything thrown while serving one request: answered (500, or a cut once the head is out, with
+   * the connection closed so the socket's slot goes too), counted in /stats and metrics, logged
+   * (sampled). The exchange's end signal still releases whatever it held.
+   */
+  internalError(where: string, err: unknown, res: ServerResponse): void {
+    this.options.totals.internalError++;
+    this.options.telemetry.countInternalError(where);
+    const e = err as Error | undefined;
+    this.options.rejectLog.note('internal error', where, { where, error: String(e?.message ?? err), code: (e as { code?: string } | undefined)?.code, stack: e?.stack }, 'error');
+    answerError(res, 500, 'internal_error');
+  }
+
+  /** Starts tracking a request that will outlive this call (queued or forwarded), until its one end signal. */
   private track(req: IncomingMessage, res: ServerResponse): Exchange {
-    const exchange = new Exchange(this, req.socket, res, this.options.telemetry);
+    const exchange = new Exchange(this, req, res, this.options.telemetry);
     this.active++;
-    res.on('close', exchange.onClientClose);
+    onExchangeEnd(res, req.socket, exchange.end);
     return exchange;
   }
 
-  /** Called by an exchange when its response is closed. */
+  /** Called by an exchange when it ended (once). */
   untrack(socket: Socket): void {
     this.active--;
     this.options.leave(socket);
@@ -111,17 +142,21 @@ export class Proxy {
           this.options.totals.abandoned++;
           return;
         }
-        if (res.destroyed) {
+        // Gone while queued (pipelined responses never attached included): never forwarded.
+        if (exchange.ended) {
           decision.grant?.release();
           this.options.totals.abandoned++;
           return;
         }
-        this.decided(req, res, info, startedAt, decision, exchange);
+        try {
+          this.decided(req, res, info, startedAt, decision, exchange);
+        } catch (err) {
+          this.internalError('queued request', err, res);
+        }
       },
       (err: unknown) => {
         exchange.pending = undefined;
-        this.options.logger.error('admission failed', { error: String(err) });
-        res.destroy();
+        this.internalError('admission', err, res);
       },
     );
   }
@@ -190,6 +225,8 @@ export class Proxy {
     const { headers, hasBody } = forwardRequestHeaders(req.rawHeaders, { client: info.client, proto: 'http' });
     if (span !== undefined) this.options.telemetry.inject(span, headers);
     exchange.forwardedAt = performance.now();
+    // Admitted: only now may the client send the body it held back.
+    if (info.expectContinue) res.writeContinue();
     try {
       this.options.pool.dispatch(
         {
@@ -203,7 +240,7 @@ export class Proxy {
       );
     } catch (err) {
       // undici validates synchronously (e.g. a header value it will not send): answer, never crash.
-      exchange.fail(err, 400, 'bad_request');
+      exchange.fail(400, 'bad_request');
     }
   }
 
@@ -228,6 +265,8 @@ class NodeRequestInfo implements RequestInfo, SpanRequest {
   readonly client: string;
   /** Origin-form, normalized: what routes matched is what is forwarded. */
   readonly target: string;
+  /** The client sent `Expect: 100-continue` and node left the answer to us (after admission). */
+  expectContinue = false;
   /** The Host header once read (null: not read yet); a route matcher may ask for it per route. */
   private hostValue: string | undefined | null = null;
 
@@ -257,9 +296,11 @@ class NodeRequestInfo implements RequestInfo, SpanRequest {
 }
 
 /**
- * One request that outlives its arrival: queued, then forwarded. Its one 'close' listener on the
- * response cancels the wait, releases the permit, ends the span and aborts the forward; and it is
- * undici's dispatch handler, writing straight into the client's response.
+ * One request that outlives its arrival: queued, then forwarded. Its one end signal (see
+ * exchange-end.ts) cancels the wait, releases the permit, ends the span and aborts the forward;
+ * and it is undici's dispatch handler, writing straight into the client's response. Every
+ * callback is guarded: a throw while writing the app's answer is an internal error of this one
+ * exchange, never the process's.
  */
 class Exchange implements Dispatcher.DispatchHandler {
   /** While queued: the pending decision, cancelled if the client goes away. */
@@ -268,102 +309,137 @@ class Exchange implements Dispatcher.DispatchHandler {
   span: Span | undefined;
   /** When the forward started, for portcullis_upstream_duration_seconds. */
   forwardedAt = 0;
+  /** The exchange is over, however it ended: nothing more is written, everything is released. */
+  ended = false;
   private controller: Dispatcher.DispatchController | undefined;
-  private done = false;
-  private clientGone = false;
+  /** The app's response is over (ended, failed, or given up on): nothing left to abort. */
+  private forwardDone = false;
+  /** We answered ourselves (an error); what the app still sends is dropped. */
+  private answered = false;
+  /** Kept from the start: node may clear `req.socket` before the exchange ends. */
+  private readonly socket: Socket;
 
   constructor(
     private readonly proxy: Proxy,
-    private readonly socket: Socket,
+    private readonly req: IncomingMessage,
     private readonly res: ServerResponse,
     private readonly telemetry: Telemetry,
-  ) {}
-
-  private release(): void {
-    const g = this.grant;
-    if (g !== undefined) {
-      this.grant = undefined;
-      g.release();
-    }
+  ) {
+    this.socket = req.socket;
   }
 
-  readonly onClientClose = (): void => {
+  /** The one release path: called once by the end signal. */
+  readonly end = (): void => {
+    this.ended = true;
     this.proxy.untrack(this.socket);
     if (this.pending !== undefined) {
       this.pending.cancel();
       this.pending = undefined;
     }
-    this.release();
+    const g = this.grant;
+    if (g !== undefined) {
+      this.grant = undefined;
+      g.release();
+    }
     const span = this.span;
     if (span !== undefined) {
       this.span = undefined;
       finish(span, this.res.headersSent ? this.res.statusCode : 0);
     }
-    if (!this.done) {
-      this.clientGone = true;
+    if (!this.forwardDone) {
+      this.forwardDone = true;
       this.controller?.abort(new Error('client went away'));
     }
   };
 
   onRequestStart(controller: Dispatcher.DispatchController): void {
     this.controller = controller;
-    if (this.clientGone) controller.abort(new Error('client went away'));
+    if (this.ended) controller.abort(new Error('client went away'));
   }
 
   onResponseStart(
-    _controller: Dispatcher.DispatchController,
+    controller: Dispatcher.DispatchController,
     statusCode: number,
     headers: Record<string, string | string[] | undefined>,
     statusMessage?: string,
   ): void {
     const res = this.res;
-    if (res.destroyed) return;
-    if (this.proxy.closing) res.setHeader('connection', 'close');
-    res.writeHead(statusCode, statusMessage, forwardResponseHeaders(headers));
+    if (this.ended || this.answered || res.destroyed) return;
+    if (statusCode < 200) return this.informational(statusCode, headers);
+    try {
+      if (this.proxy.closing) res.setHeader('connection', 'close');
+      res.writeHead(statusCode, statusMessage, forwardResponseHeaders(headers));
+    } catch (err) {
+      this.internal('response head', err, controller);
+    }
+  }
+
+  /**
+   * A 1xx before the final answer: a 103 Early Hints goes on to an HTTP/1.1 client, any other
+   * (102, or a hint node refuses) is dropped. Never fatal: the final response follows.
+   */
+  private informational(statusCode: number, headers: Record<string, string | string[] | undefined>): void {
+    const { req, res } = this;
+    if (statusCode !== 103 || res.headersSent || (req.httpVersionMajor === 1 && req.httpVersionMinor === 0)) return;
+    try {
+      res.writeEarlyHints(forwardResponseHeaders(headers));
+    } catch {
+      // A Link value node will not write: the hint is dropped, the response goes on.
+    }
   }
 
   onResponseData(controller: Dispatcher.DispatchController, chunk: Buffer): void {
-    if (!this.res.write(chunk)) {
-      controller.pause();
-      this.res.once('drain', () => controller.resume());
+    if (this.ended || this.answered) return;
+    try {
+      if (!this.res.write(chunk)) {
+        controller.pause();
+        this.res.once('drain', () => controller.resume());
+      }
+    } catch (err) {
+      this.internal('response body', err, controller);
     }
   }
 
   onResponseEnd(): void {
-    this.done = true;
+    this.forwardDone = true;
     this.telemetry.recordUpstream((performance.now() - this.forwardedAt) / 1000);
-    this.res.end();
+    if (this.ended || this.answered) return;
+    try {
+      this.res.end();
+    } catch (err) {
+      this.proxy.internalError('response end', err, this.res);
+    }
   }
 
   onResponseError(_controller: Dispatcher.DispatchController, err: Error): void {
-    this.done = true;
-    if (this.clientGone) {
-      this.release();
-      return;
+    this.forwardDone = true;
+    // Gone, or already answered: the end signal releases what is held.
+    if (this.ended || this.answered) return;
+    try {
+      const f = upstreamFailure(err);
+      this.telemetry.recordUpstream((performance.now() - this.forwardedAt) / 1000);
+      this.span?.setAttribute('portcullis.upstream.error', f.error);
+      this.proxy.upstreamError(f.error, err);
+      this.fail(f.status, f.error);
+    } catch (e) {
+      this.proxy.internalError('upstream error', e, this.res);
     }
-    const f = upstreamFailure(err);
-    this.telemetry.recordUpstream((performance.now() - this.forwardedAt) / 1000);
-    this.span?.setAttribute('portcullis.upstream.error', f.error);
-    this.proxy.upstreamError(f.error, err);
-    this.fail(err, f.status, f.error);
   }
 
-  fail(_err: unknown, status: number, error: string): void {
-    this.done = true;
-    const res = this.res;
-    if (res.headersSent || res.destroyed) {
-      // Mid-body: the only honest signal left is to cut the response.
-      res.destroy();
-      this.release();
-      return;
+  /** Answers an error of ours (or cuts mid-body); the response's end then ends the exchange. */
+  fail(status: number, error: string): void {
+    this.forwardDone = true;
+    this.answered = true;
+    answerError(this.res, status, error);
+  }
+
+  /** A throw while relaying the app's answer: answer it as ours and stop the forward. */
+  private internal(where: string, err: unknown, controller: Dispatcher.DispatchController): void {
+    this.answered = true;
+    this.proxy.internalError(where, err, this.res);
+    if (!this.forwardDone) {
+      this.forwardDone = true;
+      controller.abort(err instanceof Error ? err : new Error(String(err)));
     }
-    const body = `{"error":"${error}"}`;
-    res.setHeader('connection', 'close');
-    res.writeHead(status, {
-      'content-type': 'application/json',
-      'content-length': String(body.length),
-      'x-portcullis-error': error,
-    });
-    res.end(body);
   }
 }

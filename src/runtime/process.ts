@@ -16,6 +16,15 @@ export function onSignals(signals: readonly NodeJS.Signals[], handler: (signal: 
   for (const s of signals) process.on(s, () => handler(s));
 }
 
+/**
+ * Last resort for a throw nothing caught (an exception or a rejected promise): `handler` is told
+ * and the process goes on. Installing the listener is what keeps it alive on Node and Deno.
+ */
+export function onUncaught(handler: (err: unknown) => void): void {
+  process.on('uncaughtException', handler);
+  process.on('unhandledRejection', handler);
+}
+
 export function writeStdout(text: string): void {
   process.stdout.write(text);
 }

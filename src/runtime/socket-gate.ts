@@ -47,6 +47,8 @@ export class SocketGate {
   /** Turned-away sockets, with the reason they get once they speak (deleted once answered). */
   private readonly turnedAway = new WeakMap<net.Socket, Reason | undefined>();
   open = 0;
+  /** Requests in progress on open sockets (a pipelining socket counts each); 0 once every exchange ended. */
+  busy = 0;
   peak = 0;
   rejected = 0;
   evicted = 0;
@@ -73,6 +75,7 @@ export class SocketGate {
   arrive(socket: net.Socket): boolean {
     const slot = this.slots.get(socket);
     if (slot !== undefined) {
+      this.busy++;
       if (slot.busy++ === 0) this.idle.delete(socket);
       return false;
     }
@@ -86,7 +89,9 @@ export class SocketGate {
   /** The response to a request on `socket` is done (or the client went away). */
   leave(socket: net.Socket): void {
     const slot = this.slots.get(socket);
-    if (slot !== undefined && --slot.busy === 0) this.idle.add(socket);
+    if (slot === undefined || slot.busy === 0) return;
+    this.busy--;
+    if (--slot.busy === 0) this.idle.add(socket);
   }
 
   /**
@@ -152,6 +157,7 @@ export class SocketGate {
     this.slots.delete(socket);
     this.idle.delete(socket);
     this.open--;
+    this.busy -= slot.busy;
     const n = this.perClient.get(slot.client);
     if (n !== undefined) {
       if (n <= 1) this.perClient.delete(slot.client);

@@ -75,6 +75,7 @@ export class Telemetry {
   private readonly upstreamDuration: Histogram;
   private readonly reloads: Counter;
   private readonly spansDropped: Counter;
+  private readonly internalErrors: Counter;
   private readonly rejectBudget: TokenBucket;
   /** One entry per (decision, reason, limiter): its attributes and how often it happened. */
   private readonly decisionCounts = new Map<string, DecisionCount>();
@@ -107,6 +108,10 @@ export class Telemetry {
     this.reloads = meter.createCounter('portcullis_config_reloads', { description: 'Config reload attempts by result' });
     this.spansDropped = meter.createCounter('portcullis_spans_dropped', {
       description: 'Spans not exported: over the reject span cap, export queue full, or export failed',
+    });
+
+    this.internalErrors = meter.createCounter('portcullis_internal_errors', {
+      description: 'Throws while serving one request (answered 500 or cut) and uncaught errors, by where',
     });
 
     const { source } = options;
@@ -165,6 +170,10 @@ export class Telemetry {
 
   countReload(result: 'applied' | 'invalid' | 'restart_required'): void {
     this.reloads.add(1, { result });
+  }
+
+  countInternalError(where: string): void {
+    this.internalErrors.add(1, { where });
   }
 
   recordUpstream(seconds: number): void {
