@@ -15,6 +15,7 @@ import { configSchema } from '../../src/core/config-schema.ts';
 import { SampledLog, type Fields, type Logger } from '../../src/core/log.ts';
 import { buildRejectResponses } from '../../src/core/reject-response.ts';
 import { DecisionTotals } from '../../src/core/totals.ts';
+import { createPathNormalizer } from '../../src/core/path-normalize.ts';
 import { Proxy } from '../../src/proxy/proxy.ts';
 import { Telemetry } from '../../src/telemetry/telemetry.ts';
 import { cleanup, onCleanup } from '../helpers/sidecar.ts';
@@ -34,6 +35,7 @@ class FaultyAdmission extends Admission {
 async function start() {
   const up = await startUpstream();
   const config = configSchema.parse({ upstream: { url: up.url } });
+  const normalize = createPathNormalizer(config.paths);
   const lines: Array<{ level: string; msg: string; fields: Fields | undefined }> = [];
   const logger: Logger = {
     debug: () => {},
@@ -52,6 +54,7 @@ async function start() {
     rejectLog: new SampledLog(logger, 0),
     logger,
     rejects: buildRejectResponses(config.reject),
+    paths: () => normalize,
     telemetry: new Telemetry({
       tracing: false,
       settings: config.telemetry,
