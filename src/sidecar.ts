@@ -6,6 +6,7 @@ import http from 'node:http';
 import type net from 'node:net';
 import type { Config } from './core/config-schema.ts';
 import { Admission } from './core/admission.ts';
+import { ClientIdentity } from './core/client-key.ts';
 import { buildRejectResponses, statusText } from './core/reject-response.ts';
 import { DecisionTotals } from './core/totals.ts';
 import { summarizeLimiters } from './core/limiter-summary.ts';
@@ -68,6 +69,7 @@ export async function startSidecar(options: SidecarOptions): Promise<Sidecar> {
   let ready = false;
 
   const admission = new Admission(config);
+  const identity = new ClientIdentity(config.clientKey);
   let rejects = buildRejectResponses(config.reject);
   const totals = new DecisionTotals();
   const rejectLog = new SampledLog(logger);
@@ -91,6 +93,7 @@ export async function startSidecar(options: SidecarOptions): Promise<Sidecar> {
     logger,
     rejects,
     telemetry,
+    identity,
     arrive: (s) => gate.arrive(s),
     leave: (s) => gate.leave(s),
   });
@@ -128,6 +131,7 @@ export async function startSidecar(options: SidecarOptions): Promise<Sidecar> {
       closing: () => proxy.closing,
       arrive: (s) => gate.arrive(s),
       telemetry,
+      identity,
     }),
   );
   gate = new SocketGate({
@@ -140,6 +144,7 @@ export async function startSidecar(options: SidecarOptions): Promise<Sidecar> {
       rejectLog.reject(reason, { client, limit });
     },
     onEvict: (client) => rejectLog.note('idle socket evicted', 'evict', { client, max: config.connections.max }),
+    identity,
   });
   gate.attach(server);
 
@@ -185,6 +190,7 @@ export async function startSidecar(options: SidecarOptions): Promise<Sidecar> {
     config = next.config;
     generation++;
     admission.update(config);
+    identity.update(config.clientKey);
     telemetry.update(config.telemetry, next.version);
     rejects = buildRejectResponses(config.reject);
     proxy.setRejects(rejects);

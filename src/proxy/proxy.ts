@@ -8,6 +8,7 @@ import type { Socket } from 'node:net';
 import type { Dispatcher } from 'undici';
 import type { Admission, Decision, Grant, PendingDecision, Reason, RequestInfo } from '../core/admission.ts';
 import type { RejectResponse } from '../core/reject-response.ts';
+import type { ClientIdentity } from '../core/client-key.ts';
 import type { DecisionTotals } from '../core/totals.ts';
 import type { Logger, SampledLog } from '../core/log.ts';
 import type { Span } from '@opentelemetry/api';
@@ -22,6 +23,8 @@ export interface ProxyOptions {
   logger: Logger;
   rejects: Readonly<Record<Reason, RejectResponse>>;
   telemetry: Telemetry;
+  /** Who the client is (clientKey), updated in place on reload. */
+  identity: ClientIdentity;
   /**
    * The socket cap: a request starts on this socket. True when the socket was turned away:
    * whatever was parsed from it is not served (the cap has answered it with its reject).
@@ -31,8 +34,8 @@ export interface ProxyOptions {
   leave: (socket: Socket) => void;
 }
 
-/** A request as the data path sees it: what admission matches on and what a span describes. */
-type Info = RequestInfo & SpanRequest;
+/** A request as the data path sees it: what admission matches on, what a span describes, whom X-Forwarded-* name. */
+type Info = RequestInfo & SpanRequest & { readonly peer: string; readonly trustedPeer: boolean };
 
 type UpstreamFailure = { status: 502 | 504; error: string };
 
@@ -69,7 +72,7 @@ export class Proxy {
 
   readonly handle = (req: IncomingMessage, res: ServerResponse): void => {
     if (this.options.arrive(req.socket)) return;
-    const info = requestInfo(req);
+    const info = requestInfo(req, this.options.identity);
     // Wall-clock arrival for the span; only read when spans are made.
     const startedAt = this.options.telemetry.tracing ? performance.timeOrigin + performance.now() : 0;
     if (this.closing) {
@@ -169,7 +172,7 @@ export class Proxy {
     const exchange = tracked ?? this.track(req, res);
     exchange.grant = grant;
     exchange.span = span;
-    const { headers, hasBody } = forwardRequestHeaders(req.rawHeaders, { client: info.client, proto: 'http' });
+    const { headers, hasBody } = forwardRequestHeaders(req.rawHeaders, { client: info.peer, proto: 'http', trusted: info.trustedPeer });
     if (span !== undefined) this.options.telemetry.inject(span, headers);
     exchange.forwardedAt = performance.now();
     try {
@@ -196,27 +199,40 @@ export class Proxy {
 }
 
 /**
- * What admission and telemetry need of a request: the path without its query, the client without
- * the IPv4-mapped prefix. Host and headers are read only when a route or the tracer asks: node
- * builds its lower-cased `req.headers` object on first access, and most requests never need it.
+ * What admission and telemetry need of a request: the path without its query, the peer without
+ * the IPv4-mapped prefix, the client's address and key (core/client-key.ts). Host and headers are
+ * read only when a route or the tracer asks: node builds its lower-cased `req.headers` object on
+ * first access, and most requests never need it.
  */
-export function requestInfo(req: IncomingMessage): Info {
-  return new NodeRequestInfo(req);
+export function requestInfo(req: IncomingMessage, identity: ClientIdentity): Info {
+  return new NodeRequestInfo(req, identity);
 }
 
 class NodeRequestInfo implements RequestInfo, SpanRequest {
   readonly method: string;
   readonly path: string;
+  /** The per-client key (clientKey.from). */
   readonly client: string;
+  /** The client's address: the peer, or behind a trusted proxy the one X-Forwarded-For names. */
+  readonly clientAddress: string;
+  /** The socket peer, and whether it is a trusted proxy: what X-Forwarded-* are built from. */
+  readonly peer: string;
+  readonly trustedPeer: boolean;
   /** The Host header once read (null: not read yet); a route matcher may ask for it per route. */
   private hostValue: string | undefined | null = null;
 
-  constructor(private readonly req: IncomingMessage) {
+  constructor(
+    private readonly req: IncomingMessage,
+    identity: ClientIdentity,
+  ) {
     const url = req.url ?? '/';
     const q = url.indexOf('?');
     this.method = req.method ?? 'GET';
     this.path = q === -1 ? url : url.slice(0, q);
-    this.client = normalizeAddress(req.socket.remoteAddress);
+    this.peer = normalizeAddress(req.socket.remoteAddress);
+    this.trustedPeer = identity.trusts(this.peer);
+    this.clientAddress = identity.address(this.peer, this.trustedPeer, req.rawHeaders);
+    this.client = identity.key(this.clientAddress, req.rawHeaders);
   }
 
   get host(): string | undefined {

@@ -13,7 +13,8 @@ import type { DecisionTotals } from '../core/totals.ts';
 import type { SampledLog } from '../core/log.ts';
 import type { RejectResponse } from '../core/reject-response.ts';
 import type { Reason } from '../core/admission.ts';
-import { forwardRequestHeaders } from './headers.ts';
+import type { ClientIdentity } from '../core/client-key.ts';
+import { forwardRequestHeaders, type ForwardedFor } from './headers.ts';
 import { requestInfo, upstreamFailure } from './proxy.ts';
 import { statusText } from '../core/reject-response.ts';
 import type { Span } from '@opentelemetry/api';
@@ -29,6 +30,8 @@ export interface UpgradeOptions {
   /** The socket cap's `arrive`: true when the socket was turned away (and has been answered). */
   arrive: (socket: Socket) => boolean;
   telemetry: Telemetry;
+  /** Who the client is (clientKey), updated in place on reload. */
+  identity: ClientIdentity;
 }
 
 function rawResponse(status: number, headers: Record<string, string>, body = ''): string {
@@ -43,7 +46,7 @@ export function createUpgradeHandler(options: UpgradeOptions) {
     // Busy from here on: an upgraded socket is a tunnel, never idle, never evicted.
     if (options.arrive(req.socket)) return;
     socket.on('error', () => socket.destroy());
-    const info = requestInfo(req);
+    const info = requestInfo(req, options.identity);
     const client = info.client;
     const startedAt = performance.timeOrigin + performance.now();
     const refuse = (reason: Reason, d: Decision | undefined) => {
@@ -64,7 +67,7 @@ export function createUpgradeHandler(options: UpgradeOptions) {
       else if (d.decision === 'admitted') options.totals.admitted++;
       else options.totals.wouldReject++;
       const span = options.telemetry.decision(info, startedAt, d, 0);
-      tunnel(options.pool, req, socket, head, client, d.grant, span, options.telemetry);
+      tunnel(options.pool, req, socket, head, { client: info.peer, proto: 'http', trusted: info.trustedPeer }, d.grant, span, options.telemetry);
     };
     if ('pending' in outcome) {
       const onClose = () => outcome.cancel();
@@ -83,12 +86,12 @@ function tunnel(
   req: IncomingMessage,
   socket: Duplex,
   head: Buffer,
-  client: string,
+  fwd: ForwardedFor,
   grant: Grant | undefined,
   span: Span | undefined,
   telemetry: Telemetry,
 ): void {
-  const { headers } = forwardRequestHeaders(req.rawHeaders, { client, proto: 'http' });
+  const { headers } = forwardRequestHeaders(req.rawHeaders, fwd);
   if (span !== undefined) telemetry.inject(span, headers);
   // The span covers the handshake; the tunnel after it is not a request.
   let spanOpen = span !== undefined;
