@@ -145,19 +145,20 @@ export function restartOnlyChanges(prev: Config, next: Config): (typeof RESTART_
  */
 export function configVersion(text: string): string {
   const bytes = new TextEncoder().encode(text);
-  // hash = hi * 2^32 + lo; offset basis 0xcbf29ce484222325.
-  let hi = 0xcbf29ce4;
-  let lo = 0x84222325;
+  // hash = hi * 2^32 + lo, both int32; offset basis 0xcbf29ce484222325.
+  let hi = 0xcbf29ce4 | 0;
+  let lo = 0x84222325 | 0;
   for (let i = 0; i < bytes.length; i++) {
     lo ^= bytes[i] as number;
-    // hash * (2^40 + 0x1b3) mod 2^64: lo * 0x1b3 < 2^41 is exact in a double, its carry goes to hi,
-    // and hash << 40 adds lo << 8 to hi.
-    const t = (lo >>> 0) * 0x1b3;
-    hi = (Math.imul(hi, 0x1b3) + Math.floor(t / 0x100000000) + (lo << 8)) >>> 0;
-    lo = t >>> 0;
+    // hash * (2^40 + 0x1b3) mod 2^64, in small integers only: lo * 0x1b3 in 16-bit halves (the
+    // carry goes to hi), and hash << 40 adds lo << 8 to hi.
+    const low = (lo & 0xffff) * 0x1b3;
+    const mid = (lo >>> 16) * 0x1b3 + (low >>> 16);
+    hi = (Math.imul(hi, 0x1b3) + (mid >>> 16) + (lo << 8)) | 0;
+    lo = (mid << 16) | (low & 0xffff);
   }
   // FNV's low bits mix poorly (bit 0 is the XOR of the bytes' bit 0), so keep the high ones.
-  return hi.toString(16).padStart(8, '0') + (lo >>> 16).toString(16).padStart(4, '0');
+  return (hi >>> 0).toString(16).padStart(8, '0') + (lo >>> 16).toString(16).padStart(4, '0');
 }
 
 export function deepFreeze<T>(value: T): T {
