@@ -10,7 +10,7 @@
 type Schema = Record<string, unknown>;
 
 /** Config keys a pod's sidecar takes from `defaults`; listen, admin and upstream.url come from the pod. */
-export const DEFAULTS_KEYS = ['upstream', 'connections', 'inflight', 'upgrade', 'routes', 'paths', 'reject', 'dryRun', 'telemetry', 'drain'] as const;
+export const DEFAULTS_KEYS = ['upstream', 'connections', 'inflight', 'upgrade', 'clientKey', 'routes', 'paths', 'reject', 'dryRun', 'telemetry', 'drain'] as const;
 
 const closed = (description: string, properties: Record<string, Schema>, required: string[] = Object.keys(properties)): Schema => ({
   description,

@@ -6,6 +6,7 @@ import http from 'node:http';
 import type net from 'node:net';
 import type { Config } from './core/config-schema.ts';
 import { Admission } from './core/admission.ts';
+import { ClientIdentity } from './core/client-key.ts';
 import { buildRejectResponses, statusText } from './core/reject-response.ts';
 import { DecisionTotals, TunnelTotals } from './core/totals.ts';
 import { summarizeLimiters } from './core/limiter-summary.ts';
@@ -71,6 +72,7 @@ export async function startSidecar(options: SidecarOptions): Promise<Sidecar> {
   let ready = false;
 
   const admission = new Admission(config);
+  const identity = new ClientIdentity(config.clientKey);
   let rejects = buildRejectResponses(config.reject);
   let paths = createPathNormalizer(config.paths);
   const totals = new DecisionTotals();
@@ -96,6 +98,7 @@ export async function startSidecar(options: SidecarOptions): Promise<Sidecar> {
     logger,
     rejects,
     telemetry,
+    identity,
     arrive: (s) => gate.arrive(s),
     leave: (s) => gate.leave(s),
     paths: () => paths,
@@ -138,6 +141,7 @@ export async function startSidecar(options: SidecarOptions): Promise<Sidecar> {
     dismiss: (s, raw) => gate.dismiss(s, raw),
     telemetry,
     paths: () => paths,
+    identity,
   });
   server.on('upgrade', upgrades.handle);
   gate = new SocketGate({
@@ -150,6 +154,7 @@ export async function startSidecar(options: SidecarOptions): Promise<Sidecar> {
       rejectLog.reject(reason, { client, limit });
     },
     onEvict: (client) => rejectLog.note('idle socket evicted', 'evict', { client, max: config.connections.max }),
+    identity,
   });
   gate.attach(server);
 
@@ -196,6 +201,7 @@ export async function startSidecar(options: SidecarOptions): Promise<Sidecar> {
     config = next.config;
     generation++;
     admission.update(config);
+    identity.update(config.clientKey);
     telemetry.update(config.telemetry, next.version);
     rejects = buildRejectResponses(config.reject);
     proxy.setRejects(rejects);

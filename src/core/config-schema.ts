@@ -4,8 +4,10 @@
  * frozen `Config` the rest of the code reads. Durations come out in milliseconds, sizes in bytes.
  */
 import { z } from 'zod';
-import { parseDuration, parseSize } from './units.ts';
+import { MAX_TIMER_MS, parseDuration, parseSize } from './units.ts';
 import { normalizedRoutePath } from './path-normalize.ts';
+import { isFieldValue, isHostName, isMediaType } from './wire-values.ts';
+import { parseCidr } from './cidr.ts';
 
 const DURATION_PATTERN = '^\\d+(\\.\\d+)?(ms|s|m|h)$';
 const SIZE_PATTERN = '^\\d+(B|KiB|MiB|GiB|KB|MB|GB)?$';
@@ -16,6 +18,10 @@ const SIZE_PATTERN = '^\\d+(B|KiB|MiB|GiB|KB|MB|GB)?$';
 const atLeast = (min: number) => ({ error: (iss: { input?: unknown }) => `must be >= ${min}, got ${show(iss.input)}` });
 const atMost = (max: number) => ({ error: (iss: { input?: unknown }) => `must be <= ${max}, got ${show(iss.input)}` });
 
+// Durations end up in timers; a longer one would fire after 1 ms (issue 10).
+const tooLong = (iss: { input?: unknown }) =>
+  `must be at most ${Math.floor(MAX_TIMER_MS / 3_600_000)}h (${MAX_TIMER_MS}ms, the longest timer Node and Deno keep), got ${show(iss.input)}`;
+
 /**
  * Defaults are given as the file would spell them (`prefault`), so they run through the same
  * transform and show up as `default` in the JSON Schema (a plain `.default()` after a transform
@@ -25,13 +31,18 @@ function duration(min = 0) {
   const hint = (iss: { input?: unknown }) =>
     `must be a duration such as 500ms, 2s or 1m, or whole milliseconds, got ${show(iss.input)}`;
   return z
-    .union([z.int({ error: hint }).min(0, atLeast(0)), z.string().regex(new RegExp(DURATION_PATTERN), { error: hint })], {
-      error: hint,
-    })
+    .union(
+      [z.int({ error: hint }).min(0, atLeast(0)).max(MAX_TIMER_MS, { error: tooLong }), z.string().regex(new RegExp(DURATION_PATTERN), { error: hint })],
+      { error: hint },
+    )
     .transform((v, ctx) => {
       const ms = typeof v === 'number' ? v : (parseDuration(v) as number);
       if (ms < min) {
         ctx.addIssue({ code: 'custom', message: `must be at least ${min}ms, got ${show(v)}` });
+        return z.NEVER;
+      }
+      if (ms > MAX_TIMER_MS) {
+        ctx.addIssue({ code: 'custom', message: tooLong({ input: v }) });
         return z.NEVER;
       }
       return ms;
@@ -110,6 +121,16 @@ const httpMethod = z.string().regex(/^[A-Z]+$/, { error: (iss) => `must be an up
 // which is no JSON Schema format.
 const urlPath = z.string().regex(/^\//, { error: (iss) => `must be a path starting with "/", got ${show(iss.input)}` });
 
+const headerName = z
+  .string()
+  .regex(/^[A-Za-z0-9!#$%&'*+.^_`|~-]+$/, { error: (iss) => `must be an HTTP header name, got ${show(iss.input)}` });
+
+/** A string the data path sends or compares as a header value (issue 10). */
+const headerValue = z.string().refine(isFieldValue, {
+  error: (iss) =>
+    `must be a header value: visible ASCII with spaces or tabs inside, no CR, LF, NUL or other control characters, no leading or trailing whitespace, got ${show(iss.input)}`,
+});
+
 const match = z
   .strictObject({
     prefix: urlPath.optional().describe('path starts with this'),
@@ -120,12 +141,15 @@ const match = z
       .optional()
       .describe('path matches this JavaScript regular expression'),
     methods: z.array(httpMethod).min(1).optional().describe('request method is one of these'),
-    host: z.string().min(1).optional().describe('Host header (without port) is this'),
+    host: z
+      .string()
+      .refine(isHostName, {
+        error: (iss) => `must be a host name (letters, digits, '-', '_' and '.'; '*.' in front for any subdomain; or an [IPv6] literal), got ${show(iss.input)}`,
+      })
+      .optional()
+      .describe('Host header (without port) is this'),
     headers: z
-      .record(
-        z.string().regex(/^[A-Za-z0-9!#$%&'*+.^_`|~-]+$/, { error: (iss) => `must be an HTTP header name, got ${show(iss.input)}` }),
-        z.string(),
-      )
+      .record(headerName, headerValue)
       .optional()
       .describe('each named request header has exactly this value'),
   })
@@ -208,6 +232,36 @@ const upstreamUrl = z.string({ error: (iss) => `must be a URL string, got ${show
   { error: (iss) => `must be http://HOST:PORT or unix:/path/to.sock, got ${show(iss.input)}` },
 );
 
+const cidr = z
+  .string({ error: (iss) => `must be a CIDR string, got ${show(iss.input)}` })
+  .refine((c) => parseCidr(c) !== undefined, {
+    error: (iss) => `must be an IPv4 or IPv6 CIDR such as 10.0.0.0/8 or fd00::/8, or one address, got ${show(iss.input)}`,
+  });
+
+const clientKey = z
+  .strictObject({
+    from: z
+      .enum(['socket', 'forwarded-for', 'header'])
+      .default('socket')
+      .describe(
+        'socket: the peer address; forwarded-for: the rightmost X-Forwarded-For address not in trustedProxies, when the peer is in trustedProxies (else the peer); header: the value of `header`',
+      ),
+    header: headerName.optional().describe('with from: header, the request header whose value is the key (e.g. x-tenant-id); a request without it is keyed by its address'),
+    trustedProxies: z
+      .array(cidr)
+      .default([])
+      .describe("peers (CIDRs or addresses, IPv4 and IPv6) whose X-Forwarded-* are kept and appended to; from any other peer they are overwritten"),
+    ipv6Prefix: z
+      .int({ error: (iss) => `must be a prefix length (0-128), got ${show(iss.input)}` })
+      .min(0, atLeast(0))
+      .max(128, atMost(128))
+      .default(64)
+      .describe('IPv6 clients in one /N share a key, the socket cap included (one host usually owns a /64); 128 = one key per address'),
+  })
+  .superRefine((c, ctx) => {
+    if (c.from === 'header' && c.header === undefined) ctx.addIssue({ code: 'custom', path: ['header'], message: 'is required with from: header' });
+  });
+
 const status = (dflt: number) =>
   z
     .int({ error: (iss) => `must be an HTTP error status (400-599), got ${show(iss.input)}` })
@@ -260,6 +314,7 @@ export const configSchema = z
       .prefault({})
       .describe('Upgrade (WebSocket) tunnels'),
     inflight: inflight.prefault({}).describe('the global in-flight cap'),
+    clientKey: clientKey.prefault({}).describe('who a client is, for perClient limits (behind an ingress, too); and whose X-Forwarded-* to believe'),
     routes: z.array(route).prefault([]).describe('first match wins; every match key given must match'),
     paths: z
       .strictObject({
@@ -280,7 +335,14 @@ export const configSchema = z
         clientStatus: status(429).describe('status for per-client limits'),
         retryAfter: duration(0).prefault('1s').describe('Retry-After in whole seconds, rounded up; 0 = omit'),
         body: z.string().max(65_536).default('{"error":"overloaded"}').describe('response body of a reject'),
-        contentType: z.string().min(1).default('application/json').describe('content-type of a reject'),
+        contentType: z
+          .string()
+          .refine(isMediaType, {
+            error: (iss) =>
+              `must be a media type such as application/json or text/plain; charset=utf-8 (it is sent as the Content-Type header), got ${show(iss.input)}`,
+          })
+          .default('application/json')
+          .describe('content-type of a reject (a media type, sent as the Content-Type header)'),
         reasonHeader: z.boolean().default(true).describe('send x-portcullis-reason (e.g. queue_timeout)'),
       })
       .prefault({})

@@ -26,3 +26,9 @@ export function parseSize(text: string): number | undefined {
 export function retryAfterSeconds(ms: number): number {
   return Math.ceil(ms / 1000);
 }
+
+/**
+ * The longest delay setTimeout keeps on Node and Deno (2^31-1 ms, about 24.8 days); a longer one
+ * fires after 1 ms, so no duration in the config may exceed it.
+ */
+export const MAX_TIMER_MS = 2 ** 31 - 1;

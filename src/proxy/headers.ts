@@ -29,8 +29,11 @@ function connectionTokens(value: string | undefined, out?: Set<string>): Set<str
 }
 
 export interface ForwardedFor {
+  /** The socket peer's address: what this hop appends to X-Forwarded-For. */
   client: string;
   proto: string;
+  /** The peer is one of clientKey.trustedProxies: its X-Forwarded-* are kept. Absent: not trusted. */
+  trusted?: boolean;
 }
 
 export interface ForwardHeaders {
@@ -42,9 +45,12 @@ export interface ForwardHeaders {
 
 /**
  * Request headers for the app, in one pass over rawHeaders (node's lower-cased `req.headers`
- * object is never built on this path): minus hop-by-hop, with X-Forwarded-For appended to (the
- * chain grows by one hop) and X-Forwarded-Proto / -Host kept when an earlier proxy set them (it
- * saw the original scheme and host; we only see plain HTTP from it), set otherwise.
+ * object is never built on this path): minus hop-by-hop. From a trusted peer (a proxy in
+ * clientKey.trustedProxies), X-Forwarded-For is appended to (the chain grows by one hop) and
+ * X-Forwarded-Proto / -Host are kept when it set them (it saw the original scheme and host; we
+ * only see plain HTTP from it). From any other peer every X-Forwarded-* it sent is dropped and
+ * For / Proto / Host say what this hop saw: a client cannot tell the app it came over https or
+ * from another address (issue 10).
  */
 export function forwardRequestHeaders(raw: readonly string[], fwd: ForwardedFor): ForwardHeaders {
   const out: string[] = [];
@@ -54,6 +60,7 @@ export function forwardRequestHeaders(raw: readonly string[], fwd: ForwardedFor)
   let proto: string | undefined;
   let fhost: string | undefined;
   let host: string | undefined;
+  const trusted = fwd.trusted === true;
   for (let i = 0; i < raw.length; i += 2) {
     const name = raw[i] as string;
     const value = raw[i + 1] as string;
@@ -72,16 +79,18 @@ export function forwardRequestHeaders(raw: readonly string[], fwd: ForwardedFor)
         extra = connectionTokens(value, extra);
         continue;
       case 'x-forwarded-for':
-        xff = xff === undefined ? value : `${xff}, ${value}`;
+        if (trusted) xff = xff === undefined ? value : `${xff}, ${value}`;
         continue;
       case 'x-forwarded-proto':
-        proto ??= value;
+        if (trusted) proto ??= value;
         continue;
       case 'x-forwarded-host':
-        fhost ??= value;
+        if (trusted) fhost ??= value;
         continue;
       default:
         if (HOP_BY_HOP.has(lower)) continue;
+        // X-Forwarded-Port, -Prefix, -Server...: only a trusted proxy may say.
+        if (!trusted && lower.length > 12 && lower.startsWith('x-forwarded-')) continue;
     }
     out.push(name, value);
   }

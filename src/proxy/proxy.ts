@@ -10,6 +10,7 @@ import type { Socket } from 'node:net';
 import type { Dispatcher } from 'undici';
 import type { Admission, Decision, Grant, PendingDecision, Reason, RequestInfo } from '../core/admission.ts';
 import type { RejectResponse } from '../core/reject-response.ts';
+import type { ClientIdentity } from '../core/client-key.ts';
 import type { DecisionTotals } from '../core/totals.ts';
 import type { Logger, SampledLog } from '../core/log.ts';
 import type { Span } from '@opentelemetry/api';
@@ -28,6 +29,8 @@ export interface ProxyOptions {
   logger: Logger;
   rejects: Readonly<Record<Reason, RejectResponse>>;
   telemetry: Telemetry;
+  /** Who the client is (clientKey), updated in place on reload. */
+  identity: ClientIdentity;
   /**
    * The socket cap: a request starts on this socket. True when the socket was turned away:
    * whatever was parsed from it is not served (the cap has answered it with its reject).
@@ -39,8 +42,8 @@ export interface ProxyOptions {
   paths: () => PathNormalizer;
 }
 
-/** A request as the data path sees it: what admission matches on and what a span describes. */
-type Info = RequestInfo & SpanRequest & { readonly target: string; expectContinue: boolean };
+/** A request as the data path sees it: what admission matches on, what a span describes, whom X-Forwarded-* name. */
+type Info = RequestInfo & SpanRequest & { readonly target: string; expectContinue: boolean; readonly peer: string; readonly trustedPeer: boolean };
 
 type UpstreamFailure = { status: 502 | 504; error: string };
 
@@ -89,7 +92,7 @@ export class Proxy {
     try {
       const target = checkTarget(req, this.options.paths());
       if (typeof target !== 'string') return this.answerOwn(req, res, target);
-      const info = requestInfo(req, target);
+      const info = requestInfo(req, target, this.options.identity);
       info.expectContinue = expectContinue;
       // Wall-clock arrival for the span; only read when spans are made.
       const startedAt = this.options.telemetry.tracing ? performance.timeOrigin + performance.now() : 0;
@@ -222,7 +225,7 @@ export class Proxy {
     const exchange = tracked ?? this.track(req, res);
     exchange.grant = grant;
     exchange.span = span;
-    const { headers, hasBody } = forwardRequestHeaders(req.rawHeaders, { client: info.client, proto: 'http' });
+    const { headers, hasBody } = forwardRequestHeaders(req.rawHeaders, { client: info.peer, proto: 'http', trusted: info.trustedPeer });
     if (span !== undefined) this.options.telemetry.inject(span, headers);
     exchange.forwardedAt = performance.now();
     // Admitted: only now may the client send the body it held back.
@@ -252,33 +255,44 @@ export class Proxy {
 
 /**
  * What admission and telemetry need of a request: the normalized target (checkTarget) and its path
- * without the query, the client without the IPv4-mapped prefix. Host and headers are read only when a route or the tracer asks: node
+ * without the query, the peer without the IPv4-mapped prefix, the client's address and key
+ * (core/client-key.ts). Host and headers are read only when a route or the tracer asks: node
  * builds its lower-cased `req.headers` object on first access, and most requests never need it.
  */
-export function requestInfo(req: IncomingMessage, target: string): Info {
-  return new NodeRequestInfo(req, target);
+export function requestInfo(req: IncomingMessage, target: string, identity: ClientIdentity): Info {
+  return new NodeRequestInfo(req, target, identity);
 }
 
 class NodeRequestInfo implements RequestInfo, SpanRequest {
   readonly method: string;
   readonly path: string;
+  /** The per-client key (clientKey.from). */
   readonly client: string;
   /** Origin-form, normalized: what routes matched is what is forwarded. */
   readonly target: string;
   /** The client sent `Expect: 100-continue` and node left the answer to us (after admission). */
   expectContinue = false;
+  /** The client's address: the peer, or behind a trusted proxy the one X-Forwarded-For names. */
+  readonly clientAddress: string;
+  /** The socket peer, and whether it is a trusted proxy: what X-Forwarded-* are built from. */
+  readonly peer: string;
+  readonly trustedPeer: boolean;
   /** The Host header once read (null: not read yet); a route matcher may ask for it per route. */
   private hostValue: string | undefined | null = null;
 
   constructor(
     private readonly req: IncomingMessage,
     target: string,
+    identity: ClientIdentity,
   ) {
     const q = target.indexOf('?');
     this.method = req.method ?? 'GET';
     this.target = target;
     this.path = q === -1 ? target : target.slice(0, q);
-    this.client = normalizeAddress(req.socket.remoteAddress);
+    this.peer = normalizeAddress(req.socket.remoteAddress);
+    this.trustedPeer = identity.trusts(this.peer);
+    this.clientAddress = identity.address(this.peer, this.trustedPeer, req.rawHeaders);
+    this.client = identity.key(this.clientAddress, req.rawHeaders);
   }
 
   get host(): string | undefined {

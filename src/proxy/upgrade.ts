@@ -24,6 +24,7 @@ import type { SampledLog } from '../core/log.ts';
 import type { RejectResponse } from '../core/reject-response.ts';
 import type { PathNormalizer } from '../core/path-normalize.ts';
 import { checkTarget } from './request-target.ts';
+import type { ClientIdentity } from '../core/client-key.ts';
 import { statusText } from '../core/reject-response.ts';
 import { forwardRequestHeaders, forwardResponseHeaders } from './headers.ts';
 import { requestInfo, upstreamFailure } from './proxy.ts';
@@ -45,6 +46,8 @@ export interface UpgradeOptions {
   telemetry: Telemetry;
   /** The path rules in force (config `paths`). */
   paths: () => PathNormalizer;
+  /** Who the client is (clientKey), updated in place on reload. */
+  identity: ClientIdentity;
 }
 
 /** Longest delay setTimeout takes as given (a longer one fires at once). */
@@ -133,7 +136,7 @@ export class Upgrades {
       if (target.error !== undefined) o.rejectLog.note('bad request', target.error, { status: target.status, error: target.error, upgrade: true });
       return o.dismiss(socket, rawResponse(target.status, target.headers, target.body));
     }
-    const info = requestInfo(req, target);
+    const info = requestInfo(req, target, o.identity);
     const client = info.client;
     const requested = String(req.headers.upgrade ?? '');
     const offered = this.allow.offered(requested);
@@ -163,7 +166,7 @@ export class Upgrades {
       else if (d.decision === 'admitted') o.totals.admitted++;
       else o.totals.wouldReject++;
       const span = o.telemetry.decision(info, startedAt, d, 0);
-      const { headers } = forwardRequestHeaders(req.rawHeaders, { client, proto: 'http' });
+      const { headers } = forwardRequestHeaders(req.rawHeaders, { client: info.peer, proto: 'http', trusted: info.trustedPeer });
       if (span !== undefined) o.telemetry.inject(span, headers);
       const handshake = new Handshake(this, socket, head, d.grant, span);
       try {

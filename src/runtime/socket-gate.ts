@@ -16,7 +16,7 @@ import type { Duplex } from 'node:stream';
 import type { Config } from '../core/config-schema.ts';
 import type { Reason } from '../core/admission.ts';
 import type { RejectResponse } from '../core/reject-response.ts';
-import { normalizeAddress } from '../proxy/headers.ts';
+import type { ClientIdentity } from '../core/client-key.ts';
 
 export interface SocketGateOptions {
   connections: Config['connections'];
@@ -26,6 +26,8 @@ export interface SocketGateOptions {
   onReject: (reason: Reason, client: string) => void;
   /** Called for each idle socket closed to make room for a new one. */
   onEvict: (client: string) => void;
+  /** Keys sockets by their address (IPv6 grouped by clientKey.ipv6Prefix), never by headers. */
+  identity: ClientIdentity;
 }
 
 /** An accepted socket: its client and how many requests are in progress on it (pipelining). */
@@ -129,7 +131,7 @@ export class SocketGate {
   }
 
   private onSocket(socket: net.Socket): void {
-    const client = normalizeAddress(socket.remoteAddress);
+    const client = this.options.identity.socketKey(socket.remoteAddress);
     const { max, perClient, evictIdle } = this.settings;
     let reason: Reason | undefined;
     const clientFull = perClient > 0 && (this.perClient.get(client) ?? 0) >= perClient;

@@ -56,7 +56,10 @@ export interface SpanRequest {
   headers: Readonly<Record<string, string | string[] | undefined>>;
   /** The incoming W3C traceparent, if any. */
   traceparent: string | undefined;
+  /** The per-client key. */
   client: string;
+  /** The client's address when it is not the key (clientKey.from: header, IPv6 grouping). */
+  clientAddress?: string;
 }
 
 const REJECTED: Attributes = Object.freeze({ 'portcullis.decision': 'rejected' });
@@ -206,7 +209,7 @@ export class Telemetry {
       const attributes: Attributes = {
         'http.request.method': req.method,
         'url.path': req.path,
-        'client.address': req.client,
+        'client.address': req.clientAddress ?? req.client,
         'portcullis.dry_run': d.dryRun,
         'portcullis.config.version': this.configVersion,
         'portcullis.queue.depth': d.queueDepth,
@@ -259,7 +262,7 @@ export class Telemetry {
       return;
     }
     const attributes: Attributes = {
-      'client.address': req.client,
+      'client.address': req.clientAddress ?? req.client,
       'portcullis.decision': 'rejected',
       'portcullis.reason': reason,
       'portcullis.dry_run': false,

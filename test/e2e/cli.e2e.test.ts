@@ -78,6 +78,30 @@ const BAD_JSON = `{
 }
 `;
 
+/** issue 10: valid-looking values the data path could not send, or timers could not keep. */
+const UNSENDABLE_YAML = `inflight:
+  queue:
+    timeout: 1000h
+reload:
+  pollInterval: 1000h
+drain:
+  delay: 3000000000
+reject:
+  contentType: "text/plain\\r\\nx-injected: 1"
+routes:
+  - name: a
+    match:
+      headers:
+        x-a: "one\\ntwo"
+`;
+const UNSENDABLE_PROBLEMS: Array<{ path: string; line: number; message: RegExp }> = [
+  { path: 'inflight.queue.timeout', line: 3, message: /must be at most 596h/ },
+  { path: 'reload.pollInterval', line: 5, message: /must be at most 596h/ },
+  { path: 'drain.delay', line: 7, message: /must be at most 596h/ },
+  { path: 'reject.contentType', line: 9, message: /must be a media type/ },
+  { path: 'routes[0].match.headers["x-a"]', line: 14, message: /must be a header value/ },
+];
+
 /** Each expected problem is on its own output line, with its path and `:line:col`. */
 function expectProblems(output: string, problems: Array<{ path: string; line: number }>): void {
   const lines = output.split('\n');
@@ -114,6 +138,17 @@ describe.each(RUNTIMES)('cli on %s', (runtime) => {
       { path: 'inflight.max', line: 2 },
       { path: 'reject.status', line: 3 },
     ]);
+  });
+
+  it('issue 10: check refuses header values the data path cannot send and durations no timer can keep', async () => {
+    const file = writeConfig(UNSENDABLE_YAML, 'unsendable.yaml');
+    const r = await runCli(runtime, ['check', file]);
+    expect(r.code, r.output).toBe(1);
+    expectProblems(r.output, UNSENDABLE_PROBLEMS);
+    const lines = r.output.split('\n');
+    for (const p of UNSENDABLE_PROBLEMS) {
+      expect(lines.find((l) => l.includes(`${p.path}:`)), p.path).toMatch(p.message);
+    }
   });
 
   it('check on a missing file exits 1', async () => {

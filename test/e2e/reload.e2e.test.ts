@@ -119,6 +119,44 @@ describe.each(RUNTIMES)('config reload (%s)', (runtime) => {
     for (const l of invalid) expect(l.kept).toBe(version);
   });
 
+  it('issue 10: a reload with a value the data path cannot send or a timer cannot keep is refused; rejects keep working', async () => {
+    const up = await startUpstream();
+    // max 0: every request is rejected, so the reject response is what is exercised.
+    const good = yaml(up, { inflight: { max: 0 } });
+    const cm = configMapVolume(good);
+    const sc = await start(cm);
+    const version = (await sc.config()).version;
+    const cases: Array<[string, Plain, RegExp]> = [
+      ['contentType with CR LF', { inflight: { max: 0 }, reject: { contentType: 'text/plain\r\nx-injected: 1' } }, /reject\.contentType: must be a media type/],
+      ['contentType not a media type', { inflight: { max: 0 }, reject: { contentType: 'json' } }, /reject\.contentType: must be a media type/],
+      ['queue.timeout 1000h', { inflight: { max: 0, queue: { size: 5, timeout: '1000h' } } }, /inflight\.queue\.timeout: must be at most 596h/],
+    ];
+    for (const [name, patch, expected] of cases) {
+      const seen = (await lastReload(sc))?.at;
+      cm.update(yaml(up, patch));
+      const lr = await waitFor(`${name}: reported on /config`, async () => {
+        const l = await lastReload(sc);
+        return l && l.at !== seen && l.result !== 'unchanged' ? l : undefined;
+      });
+      // The first reject after the reload (before any other check: applied, it used to end the process).
+      const r = await request(sc.port, { path: '/ok' });
+      if (r.error !== undefined) {
+        const exit = await sc.waitExit(1000).catch(() => null);
+        expect.fail(`${name}: the request failed (${r.error}); the sidecar exited: ${JSON.stringify(exit)}; stderr: ${sc.stderr().slice(-300)}`);
+      }
+      expect(lr.result, name).toBe('invalid');
+      expect(lr.error, name).toMatch(expected);
+      expect((await sc.config()).version, name).toBe(version);
+      expect(r.status, name).toBe(503);
+      expect(r.headers['content-type'], name).toBe('application/json');
+      expect(r.headers['x-injected'], name).toBeUndefined();
+      expect((await sc.admin('/readyz')).status, name).toBe(200);
+      cm.update(good);
+      await waitFor(`${name}: recovered`, async () => (await lastReload(sc))?.result === 'unchanged');
+    }
+    expect(sc.logs().filter((l) => l.msg === 'config invalid')).toHaveLength(cases.length);
+  });
+
   it('names a restart-only change, does not apply it, and applies the rest', async () => {
     const up = await startUpstream();
     const cm = configMapVolume(yaml(up, { inflight: { max: 5 } }));

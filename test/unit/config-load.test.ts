@@ -41,6 +41,7 @@ const DEFAULTS = {
   connections: { max: 4096, perClient: 0, onLimit: 'reject', evictIdle: true, headerTimeout: 10_000, idleTimeout: 60_000, maxHeaderSize: 16_384 },
   inflight: { max: 256, perClient: 0, queue: { size: 0, timeout: 1000 } },
   upgrade: { allow: ['websocket'], idleTimeout: 300_000 },
+  clientKey: { from: 'socket', trustedProxies: [], ipv6Prefix: 64 },
   routes: [],
   paths: { mergeSlashes: false, escapedSlashes: 'reject' },
   reject: {
@@ -450,9 +451,10 @@ describe('portcullis check / schema', () => {
         for (const [key, child] of Object.entries(properties)) {
           const c = child as Record<string, unknown>;
           if (typeof c['description'] !== 'string' && !optional) problems.push(`${path}.${key}: no description`);
-          // Keys that have a default must say so; only optional match keys and route names have none.
+          // Keys that have a default must say so; only optional match keys, route names and clientKey.header have none.
           const hasDefault = 'default' in c;
-          const mayLack = required.includes(key) || path.includes('.match') || key === '$schema' || key === 'inflight' && path.includes('routes');
+          const mayLack =
+            required.includes(key) || path.includes('.match') || key === '$schema' || (key === 'inflight' && path.includes('routes')) || `${path}.${key}` === '.clientKey.header';
           if (!hasDefault && !mayLack) problems.push(`${path}.${key}: no default`);
           walk(child, `${path}.${key}`, optional || path.includes('.match'));
         }

@@ -3,6 +3,8 @@ import fc from 'fast-check';
 import { forwardRequestHeaders, forwardResponseHeaders, rawHeader } from '../../src/proxy/headers.ts';
 
 const FWD = { client: '10.0.0.9', proto: 'http' };
+/** The peer is one of clientKey.trustedProxies. */
+const TRUSTED = { ...FWD, trusted: true };
 
 /** The pairs of a flat [name, value, ...] array. */
 function pairs(flat: readonly string[]): [string, string][] {
@@ -26,16 +28,34 @@ describe('forwardRequestHeaders', () => {
     ]);
   });
 
-  it('appends to X-Forwarded-For and keeps an earlier proxy\'s -Proto and -Host', () => {
+  it('from a trusted peer: appends to X-Forwarded-For and keeps an earlier proxy\'s -Proto and -Host', () => {
     const { headers } = forwardRequestHeaders(
       ['X-Forwarded-For', '203.0.113.7', 'x-forwarded-for', '198.51.100.1', 'X-Forwarded-Proto', 'https', 'X-Forwarded-Host', 'shop.example', 'Host', 'internal:8080'],
-      FWD,
+      TRUSTED,
     );
     expect(pairs(headers)).toEqual([
       ['Host', 'internal:8080'],
       ['x-forwarded-for', '203.0.113.7, 198.51.100.1, 10.0.0.9'],
       ['x-forwarded-proto', 'https'],
       ['x-forwarded-host', 'shop.example'],
+    ]);
+  });
+
+  it('issue 10: from an untrusted peer: X-Forwarded-* are replaced by what this hop saw, others dropped', () => {
+    const spoof = ['X-Forwarded-For', '203.0.113.7', 'X-Forwarded-Proto', 'https', 'X-Forwarded-Host', 'evil.example', 'X-Forwarded-Port', '443', 'Host', 'shop.example:8443', 'Accept', '*/*'];
+    for (const fwd of [FWD, { ...FWD, trusted: false }]) {
+      expect(pairs(forwardRequestHeaders(spoof, fwd).headers)).toEqual([
+        ['Host', 'shop.example:8443'],
+        ['Accept', '*/*'],
+        ['x-forwarded-for', '10.0.0.9'],
+        ['x-forwarded-proto', 'http'],
+        ['x-forwarded-host', 'shop.example:8443'],
+      ]);
+    }
+    // No Host: no X-Forwarded-Host either, whatever the client sent.
+    expect(pairs(forwardRequestHeaders(['X-Forwarded-Host', 'evil.example'], FWD).headers)).toEqual([
+      ['x-forwarded-for', '10.0.0.9'],
+      ['x-forwarded-proto', 'http'],
     ]);
   });
 
@@ -58,7 +78,7 @@ describe('forwardRequestHeaders', () => {
     const spelled = name.chain((n) => fc.constantFrom(n, n.toUpperCase(), n.charAt(0).toUpperCase() + n.slice(1)));
     const value = fc.stringMatching(/^[ -~]{0,20}$/);
     fc.assert(
-      fc.property(fc.array(fc.tuple(spelled, value), { maxLength: 12 }), (list) => {
+      fc.property(fc.array(fc.tuple(spelled, value), { maxLength: 12 }), fc.boolean(), (list, trusted) => {
         const raw = list.flat();
         const named = new Set<string>();
         for (const [n, v] of list) {
@@ -70,14 +90,15 @@ describe('forwardRequestHeaders', () => {
         }
         const kept = list.filter(([n]) => {
           const l = n.toLowerCase();
-          return !HOP.includes(l) && !named.has(l) && !l.startsWith('x-forwarded-');
+          const forwarded = trusted ? ['x-forwarded-for', 'x-forwarded-proto', 'x-forwarded-host'].includes(l) : l.startsWith('x-forwarded-');
+          return !HOP.includes(l) && !named.has(l) && !forwarded;
         });
-        const { headers } = forwardRequestHeaders(raw, FWD);
+        const { headers } = forwardRequestHeaders(raw, { ...FWD, trusted });
         const got = pairs(headers);
         const tail = got.slice(kept.length);
         expect(got.slice(0, kept.length)).toEqual(kept);
         expect(tail.map(([n]) => n)).toEqual(
-          ['x-forwarded-for', 'x-forwarded-proto', ...(kept.some(([n]) => n.toLowerCase() === 'host') || list.some(([n]) => n.toLowerCase() === 'x-forwarded-host') ? ['x-forwarded-host'] : [])],
+          ['x-forwarded-for', 'x-forwarded-proto', ...(kept.some(([n]) => n.toLowerCase() === 'host') || (trusted && list.some(([n]) => n.toLowerCase() === 'x-forwarded-host')) ? ['x-forwarded-host'] : [])],
         );
       }),
     );
