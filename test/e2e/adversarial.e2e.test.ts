@@ -21,13 +21,14 @@
  * Replay a failure with the seed and path it prints:
  *   PORTCULLIS_ADV_SEED=<seed> PORTCULLIS_ADV_PATH=<path> npx vitest run test/e2e/adversarial.e2e.test.ts
  * PORTCULLIS_ADV_RUNS=<n> sets how many scenarios (default 3 from a fixed seed, then 1 from a
- * fresh one); PORTCULLIS_ADV_ALL=1 plays them all and lists every run that broke something.
+ * fresh one); PORTCULLIS_ADV_ALL=1 plays them all and lists every run that broke something;
+ * PORTCULLIS_ADV_KINDS=pipeline,upgrade generates only those client kinds (to find which breaks it).
  * Only invariants decide; no timing is asserted beyond generous bounds.
  */
 import fc from 'fast-check';
 import { afterEach, describe, it } from 'vitest';
 import { configJsonSchema } from '../../src/core/config-schema.ts';
-import { clientArb, runClient, type Client } from '../helpers/hostile-clients.ts';
+import { KINDS, clientArb, runClient, type Client } from '../helpers/hostile-clients.ts';
 import { exchange, get } from '../helpers/raw-http.ts';
 import { startRecordingApp, type Peak, type SeenUpgrade } from '../helpers/recording-app.ts';
 import { RUNTIMES, cleanup, configFor, merge, sleep, startSidecar, type Runtime, type Sidecar } from '../helpers/sidecar.ts';
@@ -203,8 +204,18 @@ async function runScenario(runtime: Runtime, clients: Client[]): Promise<{ viola
   }
 }
 
+/** PORTCULLIS_ADV_KINDS=pipeline,abort: only these client kinds (a diagnostic; it changes what a seed makes). */
+function kindsFromEnv(): Array<(typeof KINDS)[number]> | undefined {
+  const v = process.env.PORTCULLIS_ADV_KINDS;
+  if (!v) return undefined;
+  const kinds = v.split(/[\s,]+/).filter(Boolean);
+  const unknown = kinds.filter((k) => !(KINDS as readonly string[]).includes(k));
+  if (unknown.length > 0) throw new Error(`PORTCULLIS_ADV_KINDS names unknown kinds ${unknown.join(', ')}; known: ${KINDS.join(', ')}`);
+  return kinds as Array<(typeof KINDS)[number]>;
+}
+
 function scenarioArb(): fc.Arbitrary<Client[]> {
-  return fc.array(clientArb(ADDRS), { minLength: 20, maxLength: 40, size: 'max' });
+  return fc.array(clientArb(ADDRS, kindsFromEnv()), { minLength: 20, maxLength: 40, size: 'max' });
 }
 
 function envInt(name: string): number | undefined {
@@ -214,6 +225,8 @@ function envInt(name: string): number | undefined {
   if (!Number.isSafeInteger(n)) throw new Error(`${name}=${v} is not a whole number`);
   return n;
 }
+
+const kindsNote = () => (process.env.PORTCULLIS_ADV_KINDS ? ` PORTCULLIS_ADV_KINDS=${process.env.PORTCULLIS_ADV_KINDS}` : '');
 
 function listed(violations: string[]): string {
   const shown = [...new Set(violations)];
@@ -251,7 +264,7 @@ async function check(runtime: Runtime, params: { seed: number; numRuns: number; 
   const err = details.errorInstance as Error | undefined;
   throw new Error(
     `issue 10 adversarial property failed on ${runtime}: seed ${details.seed}, path ${details.counterexamplePath}\n` +
-      `replay: PORTCULLIS_TEST_RUNTIMES=${runtime} PORTCULLIS_ADV_SEED=${details.seed} PORTCULLIS_ADV_PATH=${details.counterexamplePath} npx vitest run test/e2e/adversarial.e2e.test.ts\n` +
+      `replay: PORTCULLIS_TEST_RUNTIMES=${runtime} PORTCULLIS_ADV_SEED=${details.seed} PORTCULLIS_ADV_PATH=${details.counterexamplePath}${kindsNote()} npx vitest run test/e2e/adversarial.e2e.test.ts\n` +
       `${err?.message ?? String(details.errorInstance)}\n` +
       `clients of the failing run:\n  ${lastSummaries.join('\n  ')}`,
   );
