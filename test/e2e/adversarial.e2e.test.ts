@@ -27,7 +27,7 @@
  */
 import fc from 'fast-check';
 import { afterEach, describe, it } from 'vitest';
-import { configJsonSchema } from '../../src/core/config-schema.ts';
+import { configSchema } from '../../src/core/config-schema.ts';
 import { KINDS, clientArb, runClient, type Client } from '../helpers/hostile-clients.ts';
 import { exchange, get } from '../helpers/raw-http.ts';
 import { startRecordingApp, type Peak, type SeenUpgrade } from '../helpers/recording-app.ts';
@@ -46,36 +46,25 @@ function capOf(group: string): number {
 }
 
 /**
- * Settings that exist only once parts of issue 10 are merged, each added only when the schema of
- * the code under test has it, so this test runs unchanged before and after: short slow-client
- * and tunnel timeouts so they act within a client's 2 s life.
+ * Settings that exist only once parts of issue 10 are merged: short slow-client and tunnel
+ * limits, so they act within a client's 2 s life. Each is added only when the schema of the code
+ * under test accepts it, so this test runs unchanged before and after the merge.
  */
-const OPTIONAL_SETTINGS: Array<{ path: string[]; value: unknown }> = [
-  { path: ['connections', 'bodyTimeout'], value: '1s' },
-  { path: ['connections', 'sendTimeout'], value: '1s' },
-  { path: ['upgrade', 'idleTimeout'], value: '1s' },
+const OPTIONAL_SETTINGS: Array<Record<string, unknown>> = [
+  { connections: { bodyTimeout: '1s' } },
+  { connections: { sendTimeout: '1s' } },
+  { connections: { bodyMinRate: { bytesPerSecond: 240, grace: '500ms' } } },
+  { connections: { sendMinRate: { bytesPerSecond: 240, grace: '500ms' } } },
+  { upgrade: { idleTimeout: '1s' } },
 ];
 
-type JsonSchema = { properties?: Record<string, JsonSchema>; anyOf?: JsonSchema[]; oneOf?: JsonSchema[]; allOf?: JsonSchema[] };
-
-function schemaHas(schema: JsonSchema, path: string[]): boolean {
-  if (path.length === 0) return true;
-  const [head, ...rest] = path as [string, ...string[]];
-  const next = schema.properties?.[head];
-  if (next !== undefined) return schemaHas(next, rest);
-  return [...(schema.anyOf ?? []), ...(schema.oneOf ?? []), ...(schema.allOf ?? [])].some((s) => schemaHas(s, path));
-}
-
-function optionalPatch(): Record<string, unknown> {
-  const schema = configJsonSchema() as JsonSchema;
-  const patch: Record<string, any> = {};
-  for (const { path, value } of OPTIONAL_SETTINGS) {
-    if (!schemaHas(schema, path)) continue;
-    let at = patch;
-    for (const k of path.slice(0, -1)) at = at[k] ??= {};
-    at[path[path.length - 1] as string] = value;
+function withOptional(config: Record<string, unknown>): Record<string, unknown> {
+  let out = config;
+  for (const setting of OPTIONAL_SETTINGS) {
+    const next = merge(out, setting);
+    if (configSchema.safeParse(next).success) out = next;
   }
-  return patch;
+  return out;
 }
 
 function sidecarConfig(appUrl: string): Record<string, unknown> {
@@ -96,7 +85,7 @@ function sidecarConfig(appUrl: string): Record<string, unknown> {
     upstream: { timeout: '5s' },
     reload: { watch: false, pollInterval: 0 },
   };
-  return configFor(appUrl, merge(patch, optionalPatch()));
+  return withOptional(configFor(appUrl, patch));
 }
 
 const APP_ROUTES = [
@@ -193,7 +182,7 @@ async function runScenario(runtime: Runtime, clients: Client[]): Promise<{ viola
     const results = await Promise.all(clients.map((c, i) => runClient(sc.port, c, i)));
     const violations = results.flatMap((r) => r.violations);
     violations.push(...(await settledViolations(sc)));
-    violations.push(...capViolations(app.peaks()));
+    violations.push(...capViolations(await app.peaks()));
     violations.push(...upgradeViolations(app.upgrades));
     violations.push(...(await aliveViolations(sc)));
     violations.push(...logViolations(sc));

@@ -7,9 +7,9 @@
  * app's `/slow`. The client is the last X-Forwarded-For entry (the hop portcullis appended).
  *
  * A request ends for the app at the first sign of it: response finished, response closed, or
- * the connection's end seen (the proxy aborted it). A new request is measured one turn of the
- * event loop after it arrived (setImmediate), so an abort whose FIN the proxy sent before it
- * forwarded the next request, read in the same poll round, is not counted as overlap.
+ * the connection's end seen (the proxy aborted it). Concurrency is taken one turn of the event
+ * loop after a request arrived (an abort read in the same poll round is not overlap) and
+ * counts only the requests still running `graceMs` later: the peaks are of real overlap.
  *
  * Behaviour, per request, from the decoded path and the query:
  *   .../upload       read the whole body, answer {"bytes":n}
@@ -46,8 +46,8 @@ export interface SeenUpgrade {
 
 export interface RecordingApp {
   url: string;
-  /** Highest concurrency per group (only groups that saw a request). */
-  peaks(): Map<string, Peak>;
+  /** Highest concurrency per group (only groups that saw a request), once every measurement is in. */
+  peaks(): Promise<Map<string, Peak>>;
   /** Requests in progress now. */
   live(): number;
   /** Requests seen, upgrades excluded. */
@@ -79,7 +79,17 @@ export function appPath(target: string): string {
   }
 }
 
-export async function startRecordingApp(options: { routes: AppRoute[] }): Promise<RecordingApp> {
+export interface RecordingAppOptions {
+  routes: AppRoute[];
+  /**
+   * A request counts as running alongside another only if both still run this long after the
+   * later one arrived (default 50 ms), so an abort the proxy sent just before it forwarded the
+   * next request is not taken for overlap, however the two are ordered on the way here.
+   */
+  graceMs?: number;
+}
+
+export async function startRecordingApp(options: RecordingAppOptions): Promise<RecordingApp> {
   const live = new Set<Live>();
   const peaks = new Map<string, Peak>();
   const upgrades: SeenUpgrade[] = [];
@@ -94,14 +104,26 @@ export async function startRecordingApp(options: { routes: AppRoute[] }): Promis
     return groups;
   };
 
+  const graceMs = options.graceMs ?? 50;
   const measure = (me: Live) => {
     if (me.ended) return;
-    for (const g of me.groups) {
-      const running = [...live].filter((l) => !l.ended && l.groups.includes(g));
-      const p = peaks.get(g);
-      if (p === undefined || running.length > p.peak) peaks.set(g, { peak: running.length, witnesses: running.map((l) => l.url) });
-    }
+    const running = me.groups.map((g) => ({ g, with: [...live].filter((l) => l.groups.includes(g)) }));
+    const confirm = () => {
+      for (const { g, with: those } of running) {
+        const still = those.filter((l) => !l.ended);
+        const p = peaks.get(g);
+        if (p === undefined || still.length > p.peak) peaks.set(g, { peak: still.length, witnesses: still.map((l) => l.url) });
+      }
+    };
+    if (graceMs <= 0) return confirm();
+    pending++;
+    setTimeout(() => {
+      confirm();
+      if (--pending === 0) for (const w of measured.splice(0)) w();
+    }, graceMs);
   };
+  let pending = 0;
+  const measured: Array<() => void> = [];
 
   const server = http.createServer({ keepAliveTimeout: 30_000, requestTimeout: 0, headersTimeout: 60_000 });
   server.on('connection', (s: Socket) => {
@@ -210,7 +232,10 @@ export async function startRecordingApp(options: { routes: AppRoute[] }): Promis
 
   return {
     url: `http://127.0.0.1:${port}`,
-    peaks: () => new Map(peaks),
+    peaks: async () => {
+      if (pending > 0) await new Promise<void>((r) => measured.push(r));
+      return new Map(peaks);
+    },
     live: () => live.size,
     count: () => count,
     upgrades,
