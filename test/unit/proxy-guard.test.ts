@@ -16,6 +16,7 @@ import { SampledLog, type Fields, type Logger } from '../../src/core/log.ts';
 import { buildRejectResponses } from '../../src/core/reject-response.ts';
 import { DecisionTotals } from '../../src/core/totals.ts';
 import { createPathNormalizer } from '../../src/core/path-normalize.ts';
+import { ClientIdentity } from '../../src/core/client-key.ts';
 import { Proxy } from '../../src/proxy/proxy.ts';
 import { Telemetry } from '../../src/telemetry/telemetry.ts';
 import { cleanup, onCleanup } from '../helpers/sidecar.ts';
@@ -55,6 +56,7 @@ async function start() {
     logger,
     rejects: buildRejectResponses(config.reject),
     paths: () => normalize,
+    identity: new ClientIdentity(config.clientKey),
     telemetry: new Telemetry({
       tracing: false,
       settings: config.telemetry,
