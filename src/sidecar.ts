@@ -12,6 +12,7 @@ import { summarizeLimiters } from './core/limiter-summary.ts';
 import { SampledLog, type Logger } from './core/log.ts';
 import { Proxy } from './proxy/proxy.ts';
 import { createUpgradeHandler } from './proxy/upgrade.ts';
+import { SlowClients } from './proxy/slow-clients.ts';
 import { SocketGate } from './runtime/socket-gate.ts';
 import { createUpstreamPool } from './runtime/upstream.ts';
 import { serveAdmin, type AdminServer } from './runtime/admin-server.ts';
@@ -74,6 +75,7 @@ export async function startSidecar(options: SidecarOptions): Promise<Sidecar> {
   const flushTimer = setInterval(() => rejectLog.flush(), 1000);
   flushTimer.unref?.();
   const pool = createUpstreamPool(config.upstream);
+  const slowClients = new SlowClients({ settings: config.connections, log: rejectLog });
 
   // Declared before the server so its handlers can consult it; attached to the server below.
   let gate: SocketGate;
@@ -81,7 +83,7 @@ export async function startSidecar(options: SidecarOptions): Promise<Sidecar> {
     tracing: options.sdk?.tracing ?? false,
     settings: config.telemetry,
     configVersion: loaded.version,
-    source: { connections: () => gate.open, evicted: () => gate.evicted, limiters: () => admission.snapshot() },
+    source: { connections: () => gate.open, evicted: () => gate.evicted, limiters: () => admission.snapshot(), cuts: () => slowClients.cuts },
   });
   const proxy = new Proxy({
     admission,
@@ -91,6 +93,7 @@ export async function startSidecar(options: SidecarOptions): Promise<Sidecar> {
     logger,
     rejects,
     telemetry,
+    slowClients,
     arrive: (s) => gate.arrive(s),
     leave: (s) => gate.leave(s),
   });
@@ -151,6 +154,7 @@ export async function startSidecar(options: SidecarOptions): Promise<Sidecar> {
     limiters: summarizeLimiters(admission.snapshot()),
     totals: totals.snapshot(),
     active: proxy.active,
+    cuts: slowClients.snapshot(),
     draining,
   });
   const admin: AdminServer = await serveAdmin(
@@ -189,6 +193,7 @@ export async function startSidecar(options: SidecarOptions): Promise<Sidecar> {
     rejects = buildRejectResponses(config.reject);
     proxy.setRejects(rejects);
     gate.update(config.connections, rejects);
+    slowClients.update(config.connections);
     server.headersTimeout = config.connections.headerTimeout;
     server.keepAliveTimeout = config.connections.idleTimeout;
     // node reads these when a connection starts: new connections get the new values.
@@ -212,6 +217,7 @@ export async function startSidecar(options: SidecarOptions): Promise<Sidecar> {
     if (cut > 0) logger.warn('drain timeout', { cut });
     server.closeAllConnections();
     gate.destroyAll();
+    slowClients.close();
     clearInterval(flushTimer);
     rejectLog.flush();
     await Promise.allSettled([pool.destroy(), admin.close()]);

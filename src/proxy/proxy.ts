@@ -13,6 +13,7 @@ import type { Logger, SampledLog } from '../core/log.ts';
 import type { Span } from '@opentelemetry/api';
 import { finish, type SpanRequest, type Telemetry } from '../telemetry/telemetry.ts';
 import { forwardRequestHeaders, forwardResponseHeaders, normalizeAddress, rawHeader } from './headers.ts';
+import type { CutCause, SlowClients, Watch } from './slow-clients.ts';
 
 export interface ProxyOptions {
   admission: Admission;
@@ -22,6 +23,8 @@ export interface ProxyOptions {
   logger: Logger;
   rejects: Readonly<Record<Reason, RejectResponse>>;
   telemetry: Telemetry;
+  /** Cuts clients too slow with their body or at reading the response (src/proxy/slow-clients.ts). */
+  slowClients: SlowClients;
   /**
    * The socket cap: a request starts on this socket. True when the socket was turned away:
    * whatever was parsed from it is not served (the cap has answered it with its reject).
@@ -172,6 +175,9 @@ export class Proxy {
     const { headers, hasBody } = forwardRequestHeaders(req.rawHeaders, { client: info.client, proto: 'http' });
     if (span !== undefined) this.options.telemetry.inject(span, headers);
     exchange.forwardedAt = performance.now();
+    // From here on, not before: time queued in admission is not the client's to answer for.
+    exchange.slow = this.options.slowClients.watch(req.socket, res, exchange.onCut);
+    if (hasBody) exchange.slow.body(req);
     try {
       this.options.pool.dispatch(
         {
@@ -245,6 +251,8 @@ class Exchange implements Dispatcher.DispatchHandler {
   span: Span | undefined;
   /** When the forward started, for portcullis_upstream_duration_seconds. */
   forwardedAt = 0;
+  /** Judges the client's pace with its body and with the response, once forwarded. */
+  slow: Watch | undefined;
   private controller: Dispatcher.DispatchController | undefined;
   private done = false;
   private clientGone = false;
@@ -264,8 +272,14 @@ class Exchange implements Dispatcher.DispatchHandler {
     }
   }
 
+  /** A slow client is being cut (its socket is destroyed next, and 'close' ends the rest). */
+  readonly onCut = (cause: CutCause): void => {
+    this.span?.setAttribute('portcullis.cut', cause);
+  };
+
   readonly onClientClose = (): void => {
     this.proxy.untrack(this.socket);
+    this.slow?.stop();
     if (this.pending !== undefined) {
       this.pending.cancel();
       this.pending = undefined;
@@ -301,6 +315,8 @@ class Exchange implements Dispatcher.DispatchHandler {
 
   onResponseData(controller: Dispatcher.DispatchController, chunk: Buffer): void {
     if (!this.res.write(chunk)) {
+      // Bytes now wait for the client: from here its reading pace is judged.
+      this.slow?.send();
       controller.pause();
       this.res.once('drain', () => controller.resume());
     }
@@ -310,6 +326,8 @@ class Exchange implements Dispatcher.DispatchHandler {
     this.done = true;
     this.telemetry.recordUpstream((performance.now() - this.forwardedAt) / 1000);
     this.res.end();
+    // What the socket could not take yet waits for the client, also after the app is done.
+    if (this.res.writableLength > 0) this.slow?.send();
   }
 
   onResponseError(_controller: Dispatcher.DispatchController, err: Error): void {

@@ -35,6 +35,8 @@ export interface TelemetrySource {
   /** Idle sockets closed at the cap to make room, since start. */
   evicted(): number;
   limiters(): Iterable<LimiterSnapshot>;
+  /** Slow clients cut since start, by cause (src/proxy/slow-clients.ts). */
+  cuts(): Readonly<Record<string, number>>;
 }
 
 export interface TelemetryOptions {
@@ -110,6 +112,13 @@ export class Telemetry {
     meter
       .createObservableCounter('portcullis_connections_evicted', { description: 'Idle client sockets closed at the socket cap to make room for new ones' })
       .addCallback((r) => r.observe(source.evicted()));
+    meter
+      .createObservableCounter('portcullis_client_cuts', {
+        description: 'Clients cut for slowness, by cause: body_timeout, body_min_rate, send_timeout, send_min_rate',
+      })
+      .addCallback((r) => {
+        for (const [cause, n] of Object.entries(source.cuts())) r.observe(n, { cause });
+      });
     const connections = meter.createObservableGauge('portcullis_connections', { description: 'Open client sockets' });
     const inflight = meter.createObservableGauge('portcullis_inflight', { description: 'In-flight requests per limiter' });
     const limit = meter.createObservableGauge('portcullis_limit', { description: 'Max in-flight requests per limiter' });

@@ -181,7 +181,8 @@ describe.each(RUNTIMES)('slow clients on %s', (runtime) => {
       // The metrics SDK on (no exporter), so /metrics answers.
       env: { OTEL_SDK_DISABLED: 'false', OTEL_TRACES_EXPORTER: 'none', OTEL_METRICS_EXPORTER: 'none' },
     });
-    const c = await connect(sc.port, { send: postHead('/upload', 1000) });
+    // The first byte comes with the head, so that the app has seen the request when it is cut.
+    const c = await connect(sc.port, { send: postHead('/upload', 1000) + 'a' });
     trickle(c, 1000, 1000);
     await c.waitClosed(10_000);
     await expectCutAndFree(sc, 'body_min_rate');
