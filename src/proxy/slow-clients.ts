@@ -150,20 +150,17 @@ export class Watch {
 
   /** The request body is forwarded from now on; watch it until it is complete. */
   body(req: IncomingMessage): void {
+    // Watched even with the limits off, so that a reload switching them on reaches it too.
     if (this.stopped || this.bodyMeter !== undefined || req.complete) return;
-    const limits = this.owner.body;
-    if (limits.timeout === 0 && limits.bytesPerSecond === 0) return;
     this.req = req;
     this.bodyMeter = new DataRateMeter();
-    this.bodyMeter.sample(this.socket.bytesRead, false, 0, limits);
+    this.bodyMeter.sample(this.socket.bytesRead, false, 0, this.owner.body);
     this.start();
   }
 
   /** The response met backpressure (or ended with bytes still waiting): watch it until the exchange ends. */
   send(): void {
     if (this.stopped || this.sendMeter !== undefined) return;
-    const limits = this.owner.send;
-    if (limits.timeout === 0 && limits.bytesPerSecond === 0) return;
     this.sendMeter = new DataRateMeter();
     this.start();
   }

@@ -7,6 +7,7 @@
  * clients with big bodies both ways are never cut. Most tests use small limits so they run in a
  * few seconds; two use the defaults, to show they are on (Kestrel: 240 B/s after a 5 s grace).
  */
+import { writeFileSync } from 'node:fs';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { afterEach, describe, expect, it } from 'vitest';
@@ -298,5 +299,29 @@ describe.each(RUNTIMES)('slow clients on %s', (runtime) => {
     expect(JSON.parse(r.body)).toEqual({ bytes: 200_000 });
     await sc.settled();
     await expectNoCuts(sc);
+  });
+
+  it('issue 10: a live reload applies new slow-client limits, also to bodies already coming in', async () => {
+    const up = await startUpstream();
+    const off = { bodyTimeout: 0, bodyMinRate: { bytesPerSecond: 0 }, sendTimeout: 0, sendMinRate: { bytesPerSecond: 0 } };
+    const base = { inflight: { max: 2 }, reload: { watch: false, pollInterval: 0 } };
+    const sc = await startSidecar({ runtime, config: configFor(up.url, { ...base, connections: off }) });
+    const before = await connect(sc.port, { send: postHead('/upload', 1000) + 'a' });
+    trickle(before, 1000, 1000);
+    await sleep(1500);
+    // Off: one byte a second is fine.
+    expect(before.closed).toBe(false);
+    await expectNoCuts(sc);
+
+    writeFileSync(sc.configFile as string, JSON.stringify(configFor(up.url, { ...base, connections: QUICK })));
+    sc.kill('SIGHUP');
+    await sc.waitForLog('config reloaded', (l) => l.msg === 'config reloaded');
+    const after = await connect(sc.port, { send: postHead('/upload', 1000) + 'a' });
+    trickle(after, 1000, 1000);
+    await Promise.all([before.waitClosed(10_000), after.waitClosed(10_000)]);
+    await waitFor('two body_min_rate cuts and nothing in flight', async () => {
+      const s = await cutStats(sc);
+      return s.cuts?.body_min_rate === 2 && s.active === 0 && limiter(s, 'global').inflight === 0;
+    });
   });
 });
