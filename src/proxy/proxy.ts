@@ -13,7 +13,7 @@ import type { Logger, SampledLog } from '../core/log.ts';
 import type { Span } from '@opentelemetry/api';
 import { finish, type SpanRequest, type Telemetry } from '../telemetry/telemetry.ts';
 import { forwardRequestHeaders, forwardResponseHeaders, normalizeAddress, rawHeader } from './headers.ts';
-import type { CutCause, SlowClients, Watch } from './slow-clients.ts';
+import type { CutCause, CutTarget, SlowClients, Watch } from './slow-clients.ts';
 
 export interface ProxyOptions {
   admission: Admission;
@@ -61,9 +61,11 @@ export class Proxy {
   active = 0;
   /** Once set, new requests are refused with `draining` and every response closes its connection. */
   closing = false;
+  readonly slowClients: SlowClients;
 
   constructor(private readonly options: ProxyOptions) {
     this.rejects = options.rejects;
+    this.slowClients = options.slowClients;
   }
 
   setRejects(rejects: Readonly<Record<Reason, RejectResponse>>): void {
@@ -176,8 +178,7 @@ export class Proxy {
     if (span !== undefined) this.options.telemetry.inject(span, headers);
     exchange.forwardedAt = performance.now();
     // From here on, not before: time queued in admission is not the client's to answer for.
-    exchange.slow = this.options.slowClients.watch(req.socket, res, exchange.onCut);
-    if (hasBody) exchange.slow.body(req);
+    if (hasBody) exchange.watch().body(req);
     try {
       this.options.pool.dispatch(
         {
@@ -244,15 +245,15 @@ class NodeRequestInfo implements RequestInfo, SpanRequest {
  * response cancels the wait, releases the permit, ends the span and aborts the forward; and it is
  * undici's dispatch handler, writing straight into the client's response.
  */
-class Exchange implements Dispatcher.DispatchHandler {
+class Exchange implements Dispatcher.DispatchHandler, CutTarget {
   /** While queued: the pending decision, cancelled if the client goes away. */
   pending: PendingDecision | undefined;
   grant: Grant | undefined;
   span: Span | undefined;
   /** When the forward started, for portcullis_upstream_duration_seconds. */
   forwardedAt = 0;
-  /** Judges the client's pace with its body and with the response, once forwarded. */
-  slow: Watch | undefined;
+  /** Judges the client's pace with its body and with the response; made only when there is a body or backpressure. */
+  private slow: Watch | undefined;
   private controller: Dispatcher.DispatchController | undefined;
   private done = false;
   private clientGone = false;
@@ -272,10 +273,14 @@ class Exchange implements Dispatcher.DispatchHandler {
     }
   }
 
+  watch(): Watch {
+    return (this.slow ??= this.proxy.slowClients.watch(this.socket, this.res, this));
+  }
+
   /** A slow client is being cut (its socket is destroyed next, and 'close' ends the rest). */
-  readonly onCut = (cause: CutCause): void => {
+  onCut(cause: CutCause): void {
     this.span?.setAttribute('portcullis.cut', cause);
-  };
+  }
 
   readonly onClientClose = (): void => {
     this.proxy.untrack(this.socket);
@@ -316,7 +321,7 @@ class Exchange implements Dispatcher.DispatchHandler {
   onResponseData(controller: Dispatcher.DispatchController, chunk: Buffer): void {
     if (!this.res.write(chunk)) {
       // Bytes now wait for the client: from here its reading pace is judged.
-      this.slow?.send();
+      this.watch().send();
       controller.pause();
       this.res.once('drain', () => controller.resume());
     }
@@ -327,7 +332,7 @@ class Exchange implements Dispatcher.DispatchHandler {
     this.telemetry.recordUpstream((performance.now() - this.forwardedAt) / 1000);
     this.res.end();
     // What the socket could not take yet waits for the client, also after the app is done.
-    if (this.res.writableLength > 0) this.slow?.send();
+    if (this.res.writableLength > 0) this.watch().send();
   }
 
   onResponseError(_controller: Dispatcher.DispatchController, err: Error): void {

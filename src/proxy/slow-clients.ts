@@ -33,6 +33,11 @@ export type CutCause = (typeof CUT_CAUSES)[number];
 
 export type SlowClientSettings = Pick<Config['connections'], 'bodyTimeout' | 'bodyMinRate' | 'sendTimeout' | 'sendMinRate'>;
 
+/** The exchange a watch belongs to: told of a cut before the socket is destroyed (to mark its span). */
+export interface CutTarget {
+  onCut(cause: CutCause): void;
+}
+
 export interface SlowClientsOptions {
   settings: SlowClientSettings;
   /** Where cuts are logged, at most once a second per cause. */
@@ -83,8 +88,8 @@ export class SlowClients {
   }
 
   /** A handle for one exchange; it is sampled only once `body()` or `send()` says there is something to watch. */
-  watch(socket: Socket, res: ServerResponse, onCut: (cause: CutCause) => void): Watch {
-    return new Watch(this, socket, res, onCut);
+  watch(socket: Socket, res: ServerResponse, target: CutTarget): Watch {
+    return new Watch(this, socket, res, target);
   }
 
   /** Cuts so far, copied. */
@@ -145,7 +150,7 @@ export class Watch {
     private readonly owner: SlowClients,
     readonly socket: Socket,
     private readonly res: ServerResponse,
-    private readonly onCut: (cause: CutCause) => void,
+    private readonly target: CutTarget,
   ) {}
 
   /** The request body is forwarded from now on; watch it until it is complete. */
@@ -207,7 +212,7 @@ export class Watch {
   private cut(cause: CutCause, meter: DataRateMeter): void {
     this.stop();
     this.owner.cut(this, cause, meter.waited);
-    this.onCut(cause);
+    this.target.onCut(cause);
     const res = this.res;
     if (!res.headersSent && !res.destroyed) {
       // nginx and Kestrel answer a too slow body with 408; best effort, the socket goes right after.

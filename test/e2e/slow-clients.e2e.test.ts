@@ -198,7 +198,7 @@ describe.each(RUNTIMES)('slow clients on %s', (runtime) => {
     expect(sum(samples, 'portcullis_client_cuts_total', { cause: 'send_timeout' })).toBe(0);
   });
 
-  it('issue 10: a body that stops is cut after bodyTimeout and answered 408 if nothing was sent yet', async () => {
+  it('issue 10: a body that stops is cut after bodyTimeout, answered 408 as nothing was sent yet', async () => {
     const up = await startUpstream();
     const sc = await startSidecar({
       runtime,
@@ -207,9 +207,8 @@ describe.each(RUNTIMES)('slow clients on %s', (runtime) => {
     const c = await connect(sc.port, { send: postHead('/upload', 100_000) + 'x'.repeat(10_000) });
     await c.waitClosed(10_000);
     await expectCutAndFree(sc, 'body_timeout');
-    // The answer is best effort (the socket is destroyed right after it); if it arrived, it is a 408.
-    const r = c.responses()[0];
-    if (r !== undefined) expect(r.status).toBe(408);
+    // Best effort in general (the socket is destroyed right after it), but nothing of this client is left unread.
+    expect(c.responses()[0]?.status).toBe(408);
     expect((await request(sc.port, { path: '/after' })).status).toBe(200);
   });
 
