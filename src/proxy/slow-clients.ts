@@ -185,7 +185,8 @@ export class Watch {
     const dt = Math.min(now - this.lastAt, maxStep);
     this.lastAt = now;
     const socket = this.socket;
-    if (socket.destroyed) return; // its 'close' ends the exchange
+    // Gone: nothing left to judge, and its exchange ends on its own.
+    if (socket.destroyed) return this.stop();
     const body = this.bodyMeter;
     if (body !== undefined) {
       const req = this.req as IncomingMessage;
