@@ -13,6 +13,7 @@ import { summarizeLimiters } from './core/limiter-summary.ts';
 import { SampledLog, type Logger } from './core/log.ts';
 import { Proxy } from './proxy/proxy.ts';
 import { Upgrades } from './proxy/upgrade.ts';
+import { SlowClients } from './proxy/slow-clients.ts';
 import { SocketGate } from './runtime/socket-gate.ts';
 import { createUpstreamPool } from './runtime/upstream.ts';
 import { serveAdmin, type AdminServer } from './runtime/admin-server.ts';
@@ -81,6 +82,7 @@ export async function startSidecar(options: SidecarOptions): Promise<Sidecar> {
   const flushTimer = setInterval(() => rejectLog.flush(), 1000);
   flushTimer.unref?.();
   const pool = createUpstreamPool(config.upstream);
+  const slowClients = new SlowClients({ settings: config.connections, log: rejectLog });
 
   // Declared before the server so its handlers can consult it; attached to the server below.
   let gate: SocketGate;
@@ -88,7 +90,7 @@ export async function startSidecar(options: SidecarOptions): Promise<Sidecar> {
     tracing: options.sdk?.tracing ?? false,
     settings: config.telemetry,
     configVersion: loaded.version,
-    source: { connections: () => gate.open, evicted: () => gate.evicted, limiters: () => admission.snapshot(), tunnels: () => tunnels },
+    source: { connections: () => gate.open, evicted: () => gate.evicted, limiters: () => admission.snapshot(), tunnels: () => tunnels, cuts: () => slowClients.cuts },
   });
   const proxy = new Proxy({
     admission,
@@ -99,6 +101,7 @@ export async function startSidecar(options: SidecarOptions): Promise<Sidecar> {
     rejects,
     telemetry,
     identity,
+    slowClients,
     arrive: (s) => gate.arrive(s),
     leave: (s) => gate.leave(s),
     paths: () => paths,
@@ -167,6 +170,7 @@ export async function startSidecar(options: SidecarOptions): Promise<Sidecar> {
     totals: totals.snapshot(),
     active: proxy.active,
     tunnels: tunnels.snapshot(),
+    cuts: slowClients.snapshot(),
     draining,
   });
   const admin: AdminServer = await serveAdmin(
@@ -208,6 +212,7 @@ export async function startSidecar(options: SidecarOptions): Promise<Sidecar> {
     paths = createPathNormalizer(config.paths);
     gate.update(config.connections, rejects);
     upgrades.update(config.upgrade);
+    slowClients.update(config.connections);
     server.headersTimeout = config.connections.headerTimeout;
     server.keepAliveTimeout = config.connections.idleTimeout;
     // node reads these when a connection starts: new connections get the new values.
@@ -231,6 +236,7 @@ export async function startSidecar(options: SidecarOptions): Promise<Sidecar> {
     if (cut > 0) logger.warn('drain timeout', { cut });
     server.closeAllConnections();
     gate.destroyAll();
+    slowClients.close();
     clearInterval(flushTimer);
     rejectLog.flush();
     await Promise.allSettled([pool.destroy(), admin.close()]);

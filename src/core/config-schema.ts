@@ -103,6 +103,15 @@ const queue = z
   })
   .describe('where requests wait for a free slot, FIFO');
 
+/**
+ * A minimum data rate, Kestrel's MinDataRate: measured only over the time the client is the one
+ * holding things up, and only enforced once that time exceeds `grace`.
+ */
+const minRate = z.strictObject({
+  bytesPerSecond: count(0, 240).describe('bytes per second at least, averaged over the time the client is waited for; 0 = off'),
+  grace: duration(0).prefault('5s').describe('the rate is not enforced until the client was waited for this long'),
+});
+
 const inflightFields = {
   max: count(0, 256).describe('in-flight requests at most; 0 rejects everything'),
   perClient: count(0, 0).describe('in-flight requests per client address; 0 = off'),
@@ -298,6 +307,14 @@ export const configSchema = z
         headerTimeout: duration(1).prefault('10s').describe('the whole request head must arrive in time (slowloris)'),
         idleTimeout: duration(1).prefault('60s').describe('keep-alive idle'),
         maxHeaderSize: size(1024, 1024 * 1024).prefault('16KiB').describe('larger -> 431'),
+        bodyTimeout: duration(0)
+          .prefault('60s')
+          .describe('cut a client whose request body sends nothing for this long while the sidecar waits for it; 0 = off'),
+        bodyMinRate: minRate.prefault({}).describe('cut a client that sends its request body slower than this, after a grace'),
+        sendTimeout: duration(0)
+          .prefault('60s')
+          .describe('cut a client that takes nothing of its response for this long while bytes wait for it; 0 = off'),
+        sendMinRate: minRate.prefault({}).describe('cut a client that reads its response slower than this, after a grace'),
       })
       .prefault({})
       .describe('the socket cap'),

@@ -20,6 +20,7 @@ import type { PathNormalizer } from '../core/path-normalize.ts';
 import { checkTarget, type OwnAnswer } from './request-target.ts';
 import { onExchangeEnd } from './exchange-end.ts';
 import { answerError } from './error-answer.ts';
+import type { CutCause, CutTarget, SlowClients, Watch } from './slow-clients.ts';
 
 export interface ProxyOptions {
   admission: Admission;
@@ -31,6 +32,8 @@ export interface ProxyOptions {
   telemetry: Telemetry;
   /** Who the client is (clientKey), updated in place on reload. */
   identity: ClientIdentity;
+  /** Cuts clients too slow with their body or at reading the response (src/proxy/slow-clients.ts). */
+  slowClients: SlowClients;
   /**
    * The socket cap: a request starts on this socket. True when the socket was turned away:
    * whatever was parsed from it is not served (the cap has answered it with its reject).
@@ -69,9 +72,11 @@ export class Proxy {
   active = 0;
   /** Once set, new requests are refused with `draining` and every response closes its connection. */
   closing = false;
+  readonly slowClients: SlowClients;
 
   constructor(private readonly options: ProxyOptions) {
     this.rejects = options.rejects;
+    this.slowClients = options.slowClients;
   }
 
   setRejects(rejects: Readonly<Record<Reason, RejectResponse>>): void {
@@ -230,6 +235,8 @@ export class Proxy {
     exchange.forwardedAt = performance.now();
     // Admitted: only now may the client send the body it held back.
     if (info.expectContinue) res.writeContinue();
+    // From here on, not before: time queued in admission is not the client's to answer for.
+    if (hasBody) exchange.watch().body(req);
     try {
       this.options.pool.dispatch(
         {
@@ -316,7 +323,7 @@ class NodeRequestInfo implements RequestInfo, SpanRequest {
  * callback is guarded: a throw while writing the app's answer is an internal error of this one
  * exchange, never the process's.
  */
-class Exchange implements Dispatcher.DispatchHandler {
+class Exchange implements Dispatcher.DispatchHandler, CutTarget {
   /** While queued: the pending decision, cancelled if the client goes away. */
   pending: PendingDecision | undefined;
   grant: Grant | undefined;
@@ -325,6 +332,8 @@ class Exchange implements Dispatcher.DispatchHandler {
   forwardedAt = 0;
   /** The exchange is over, however it ended: nothing more is written, everything is released. */
   ended = false;
+  /** Judges the client's pace with its body and with the response; made only when there is a body or backpressure. */
+  private slow: Watch | undefined;
   private controller: Dispatcher.DispatchController | undefined;
   /** The app's response is over (ended, failed, or given up on): nothing left to abort. */
   private forwardDone = false;
@@ -342,10 +351,20 @@ class Exchange implements Dispatcher.DispatchHandler {
     this.socket = req.socket;
   }
 
+  watch(): Watch {
+    return (this.slow ??= this.proxy.slowClients.watch(this.socket, this.res, this));
+  }
+
+  /** A slow client is being cut (its socket is destroyed next, and 'close' ends the rest). */
+  onCut(cause: CutCause): void {
+    this.span?.setAttribute('portcullis.cut', cause);
+  }
+
   /** The one release path: called once by the end signal. */
   readonly end = (): void => {
     this.ended = true;
     this.proxy.untrack(this.socket);
+    this.slow?.stop();
     if (this.pending !== undefined) {
       this.pending.cancel();
       this.pending = undefined;
@@ -406,6 +425,8 @@ class Exchange implements Dispatcher.DispatchHandler {
     if (this.ended || this.answered) return;
     try {
       if (!this.res.write(chunk)) {
+        // Bytes now wait for the client: from here its reading pace is judged.
+        this.watch().send();
         controller.pause();
         this.res.once('drain', () => controller.resume());
       }
@@ -420,6 +441,8 @@ class Exchange implements Dispatcher.DispatchHandler {
     if (this.ended || this.answered) return;
     try {
       this.res.end();
+      // What the socket could not take yet waits for the client, also after the app is done.
+      if (this.res.writableLength > 0) this.watch().send();
     } catch (err) {
       this.proxy.internalError('response end', err, this.res);
     }

@@ -38,6 +38,8 @@ export interface TelemetrySource {
   limiters(): Iterable<LimiterSnapshot>;
   /** Upgrade handshakes and tunnels (src/core/totals.ts TunnelTotals). */
   tunnels(): Readonly<TunnelTotals>;
+  /** Slow clients cut since start, by cause (src/proxy/slow-clients.ts). */
+  cuts(): Readonly<Record<string, number>>;
 }
 
 export interface TelemetryOptions {
@@ -138,6 +140,13 @@ export class Telemetry {
     meter
       .createObservableCounter('portcullis_tunnels_idle_closed', { description: 'Tunnels closed after upgrade.idleTimeout without a byte either way' })
       .addCallback((r) => r.observe(source.tunnels().idleClosed));
+    meter
+      .createObservableCounter('portcullis_client_cuts', {
+        description: 'Clients cut for slowness, by cause: body_timeout, body_min_rate, send_timeout, send_min_rate',
+      })
+      .addCallback((r) => {
+        for (const [cause, n] of Object.entries(source.cuts())) r.observe(n, { cause });
+      });
     const connections = meter.createObservableGauge('portcullis_connections', { description: 'Open client sockets' });
     const inflight = meter.createObservableGauge('portcullis_inflight', { description: 'In-flight requests per limiter' });
     const limit = meter.createObservableGauge('portcullis_limit', { description: 'Max in-flight requests per limiter' });

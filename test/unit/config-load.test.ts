@@ -38,7 +38,20 @@ const DEFAULTS = {
   listen: { host: '0.0.0.0', port: 8080 },
   admin: { host: '0.0.0.0', port: 9901 },
   upstream: { url: 'http://127.0.0.1:3000', connectTimeout: 1000, timeout: 60_000, maxSockets: 512 },
-  connections: { max: 4096, perClient: 0, onLimit: 'reject', evictIdle: true, headerTimeout: 10_000, idleTimeout: 60_000, maxHeaderSize: 16_384 },
+  connections: {
+    max: 4096,
+    perClient: 0,
+    onLimit: 'reject',
+    evictIdle: true,
+    headerTimeout: 10_000,
+    idleTimeout: 60_000,
+    maxHeaderSize: 16_384,
+    // issue 10: slow-client limits are on by default (Kestrel 240 B/s after 5 s; nginx 60 s).
+    bodyTimeout: 60_000,
+    bodyMinRate: { bytesPerSecond: 240, grace: 5000 },
+    sendTimeout: 60_000,
+    sendMinRate: { bytesPerSecond: 240, grace: 5000 },
+  },
   inflight: { max: 256, perClient: 0, queue: { size: 0, timeout: 1000 } },
   upgrade: { allow: ['websocket'], idleTimeout: 300_000 },
   clientKey: { from: 'socket', trustedProxies: [], ipv6Prefix: 64 },
@@ -91,6 +104,28 @@ describe('defaults', () => {
     expect(config.connections.idleTimeout).toBe(60_000);
     expect(config.drain).toEqual({ delay: 500, timeout: 0 });
     expect(Object.keys(config)).not.toContain('$schema');
+  });
+});
+
+describe('slow-client limits (issue 10)', () => {
+  it('issue 10: take durations and rates, fill the grace, and 0 switches one off', () => {
+    const { config } = parseConfigText(
+      'connections:\n  bodyTimeout: 0\n  bodyMinRate: { bytesPerSecond: 1000 }\n  sendTimeout: 2m\n  sendMinRate: { bytesPerSecond: 0, grace: 500ms }\n',
+      'x.yaml',
+    );
+    expect(config.connections).toMatchObject({
+      bodyTimeout: 0,
+      bodyMinRate: { bytesPerSecond: 1000, grace: 5000 },
+      sendTimeout: 120_000,
+      sendMinRate: { bytesPerSecond: 0, grace: 500 },
+    });
+  });
+
+  it('issue 10: a negative rate or an unknown key in a rate is refused', () => {
+    expect(lines('connections:\n  bodyMinRate: { bytesPerSecond: -1 }\n')).toEqual([
+      '2:34 connections.bodyMinRate.bytesPerSecond: must be >= 0, got -1',
+    ]);
+    expect(lines('connections:\n  sendMinRate: { rate: 5 }\n').join('\n')).toMatch(/connections\.sendMinRate\.rate: unknown key "rate"/);
   });
 });
 
