@@ -6,10 +6,11 @@
 import { readFile } from 'node:fs/promises';
 import { parseCommandLine } from './cli/args.ts';
 import { checkCommand, schemaCommand } from './cli/config-commands.ts';
-import { loadConfig, resolveSettings } from './core/config-load.ts';
+import { loadConfig, type LoadedConfig } from './core/config-load.ts';
+import { resolveSettings } from './core/config-overrides.ts';
 import { ConfigError, PortcullisError } from './core/errors.ts';
 import { jsonLogger, type Logger } from './core/log.ts';
-import { startSidecar, type LoadedConfig } from './sidecar.ts';
+import { startSidecar } from './sidecar.ts';
 import { startReloader } from './reload.ts';
 import { runInject } from './inject/command.ts';
 import { startTelemetrySdk } from './telemetry/sdk.ts';
@@ -53,8 +54,7 @@ async function run(cmd: { config?: string; upstream?: string; port?: string; adm
   let loaded: LoadedConfig;
   try {
     const text = source === undefined ? undefined : await readConfigFile(source);
-    const { config, version } = loadConfig(text, source ?? 'defaults', overrides);
-    loaded = { config, version, source: source ?? 'defaults', loadedAt: new Date() };
+    loaded = loadConfig(text, source ?? 'defaults', overrides);
   } catch (err) {
     if (err instanceof ConfigError) {
       logger.error('config invalid', { source: err.source, problems: err.problems });

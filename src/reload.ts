@@ -4,16 +4,17 @@
  * touched by a reload.
  */
 import { readFile } from 'node:fs/promises';
-import type { ConfigOverrides } from './core/config-load.ts';
+import type { LoadedConfig } from './core/config-load.ts';
+import type { ConfigOverrides } from './core/config-overrides.ts';
 import type { Logger } from './core/log.ts';
-import { planReload, type Running } from './core/reload-plan.ts';
+import { planReload } from './core/reload-plan.ts';
 import { watchConfig, type ConfigWatch } from './runtime/config-watch.ts';
 import type { Sidecar } from './sidecar.ts';
 
 export interface ReloaderOptions {
   source: string;
   overrides: ConfigOverrides;
-  running: Running;
+  running: LoadedConfig;
   sidecar: Sidecar;
   logger: Logger;
   /** Counted per result (metrics hook). */
@@ -57,8 +58,8 @@ export function startReloader(options: ReloaderOptions): ConfigWatch {
       case 'applied': {
         lastFailure = undefined;
         const previous = running.version;
-        running = { config: plan.config, version: plan.version };
-        sidecar.update({ config: plan.config, version: plan.version, source, loadedAt: new Date() });
+        running = { config: plan.config, version: plan.version, source, loadedAt: new Date() };
+        sidecar.update(running);
         const ms = Math.round((performance.now() - started) * 100) / 100;
         if (plan.restartRequired.length > 0) {
           logger.warn('config requires restart', { source, fields: plan.restartRequired, version: plan.version });

@@ -5,6 +5,7 @@
 import http from 'node:http';
 import type net from 'node:net';
 import type { Config } from './core/config-schema.ts';
+import type { LoadedConfig } from './core/config-load.ts';
 import { Admission } from './core/admission.ts';
 import { ClientIdentity } from './core/client-key.ts';
 import { buildRejectResponses, statusText } from './core/reject-response.ts';
@@ -20,14 +21,6 @@ import { serveAdmin, type AdminServer } from './runtime/admin-server.ts';
 import { createAdminApp } from './admin/app.ts';
 import { Telemetry } from './telemetry/telemetry.ts';
 import { createPathNormalizer } from './core/path-normalize.ts';
-
-export interface LoadedConfig {
-  config: Config;
-  version: string;
-  /** File path, or "defaults" when none was given. */
-  source: string;
-  loadedAt: Date;
-}
 
 export interface SidecarOptions {
   loaded: LoadedConfig;

@@ -8,6 +8,8 @@ import { MAX_TIMER_MS, parseDuration, parseSize } from './units.ts';
 import { normalizedRoutePath } from './path-normalize.ts';
 import { isFieldValue, isHostName, isMediaType } from './wire-values.ts';
 import { parseCidr } from './cidr.ts';
+import { show } from './config-messages.ts';
+import { isRecord } from './objects.ts';
 
 const DURATION_PATTERN = '^\\d+(\\.\\d+)?(ms|s|m|h)$';
 const SIZE_PATTERN = '^\\d+(B|KiB|MiB|GiB|KB|MB|GB)?$';
@@ -71,16 +73,6 @@ function count(min: number, dflt: number) {
     .min(min, atLeast(min))
     .max(1_000_000_000, atMost(1_000_000_000))
     .default(dflt);
-}
-
-function show(v: unknown): string {
-  if (v === undefined) return 'nothing';
-  if (v === null) return 'null (an empty value)';
-  try {
-    return JSON.stringify(v) ?? String(v);
-  } catch {
-    return String(v);
-  }
 }
 
 const port = (dflt: number) =>
@@ -163,10 +155,6 @@ const match = z
       .describe('each named request header has exactly this value'),
   })
   .describe('every key given must match; none given matches everything');
-
-function isRecord(v: unknown): v is Record<string, unknown> {
-  return typeof v === 'object' && v !== null && !Array.isArray(v);
-}
 
 function isRegex(s: string): boolean {
   try {

@@ -4,18 +4,19 @@
  * applied live: the running values are kept and the change is named, for the log and /config.
  */
 import { RESTART_ONLY, type Config } from './config-schema.ts';
-import { configVersion, deepFreeze, loadConfig, restartOnlyChanges, type ConfigOverrides } from './config-load.ts';
+import { loadConfig, restartOnlyChanges, type LoadedConfig } from './config-load.ts';
+import type { ConfigOverrides } from './config-overrides.ts';
+import { configVersion } from './config-version.ts';
 import { ConfigError, formatProblems, type ConfigProblem } from './errors.ts';
+import { deepFreeze } from './objects.ts';
 
 export type ReloadPlan =
   | { result: 'unchanged'; version: string }
   | { result: 'invalid'; version: string; error: string; problems: readonly ConfigProblem[] }
   | { result: 'applied'; version: string; config: Config; restartRequired: readonly string[] };
 
-export interface Running {
-  config: Config;
-  version: string;
-}
+/** What a plan is made against: the running config and its version. */
+export type Running = Pick<LoadedConfig, 'config' | 'version'>;
 
 /**
  * `text` is the new content, or an Error when the file could not be read (removed, `..data`

@@ -5,6 +5,7 @@
  * outage of the webhook itself is what failurePolicy governs, not this.
  */
 import { PortcullisError } from '../core/errors.ts';
+import { isRecord } from '../core/objects.ts';
 import { injectPod } from './inject.ts';
 import type { InjectSummary } from './inject.ts';
 import type { AdmissionRequest, AdmissionReviewResponse, Pod } from './k8s.ts';
@@ -89,10 +90,6 @@ function where(request: AdmissionRequest): { namespace?: string; pod?: string } 
     ...(request.namespace ? { namespace: request.namespace } : {}),
     ...(pod ? { pod } : {}),
   };
-}
-
-function isRecord(v: unknown): v is Record<string, unknown> {
-  return typeof v === 'object' && v !== null && !Array.isArray(v);
 }
 
 function isPod(v: unknown): v is Pod {

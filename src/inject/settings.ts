@@ -5,7 +5,8 @@
  * renders something the injector cannot use stops the injector at start, not at the first pod.
  */
 import { z } from 'zod';
-import { deepFreeze, loadConfig } from '../core/config-load.ts';
+import { loadConfig } from '../core/config-load.ts';
+import { deepFreeze } from '../core/objects.ts';
 import { ConfigError, PortcullisError } from '../core/errors.ts';
 import type { Container } from './k8s.ts';
 

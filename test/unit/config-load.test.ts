@@ -1,38 +1,12 @@
 import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
-import { checkCommand, schemaCommand } from '../../src/cli/config-commands.ts';
-import {
-  applyOverrides,
-  configVersion,
-  formatPath,
-  loadConfig,
-  parseConfigText,
-  resolveSettings,
-  restartOnlyChanges,
-} from '../../src/core/config-load.ts';
-import type { ConfigOverrides } from '../../src/core/config-load.ts';
-import { configJsonSchema } from '../../src/core/config-schema.ts';
+import { loadConfig, parseConfigText, restartOnlyChanges } from '../../src/core/config-load.ts';
+import { configVersion } from '../../src/core/config-version.ts';
 import { ConfigError } from '../../src/core/errors.ts';
-import type { ConfigProblem } from '../../src/core/errors.ts';
+import { lines, problemsOf } from '../helpers/config-problems.ts';
 
 const root = new URL('../../', import.meta.url);
 const readRepoFile = (path: string) => readFileSync(new URL(path, root), 'utf8');
-
-/** The problems a load reports; fails the test when it loads fine. */
-function problemsOf(text: string | undefined, overrides: ConfigOverrides = {}): ConfigProblem[] {
-  try {
-    loadConfig(text, 'test.yaml', overrides);
-  } catch (err) {
-    if (err instanceof ConfigError) return [...err.problems];
-    throw err;
-  }
-  throw new Error('expected a ConfigError');
-}
-
-/** `line:col path: message`, the way an operator reads them. */
-function lines(text: string | undefined, overrides: ConfigOverrides = {}): string[] {
-  return problemsOf(text, overrides).map((p) => `${p.line ?? '-'}:${p.column ?? '-'} ${p.path}: ${p.message}`);
-}
 
 const DEFAULTS = {
   listen: { host: '0.0.0.0', port: 8080 },
@@ -339,55 +313,6 @@ describe('JSON input', () => {
   });
 });
 
-describe('overrides: flags > environment > file > defaults', () => {
-  const file = 'listen: { port: 1111 }\nadmin: { port: 2222 }\nupstream: { url: "http://127.0.0.1:4000" }\n';
-
-  it('resolveSettings: a flag beats the environment, the environment beats nothing', () => {
-    const env = { PORTCULLIS_PORT: '7000', PORTCULLIS_UPSTREAM: 'unix:/env.sock', PORTCULLIS_CONFIG: '/etc/p.yaml', PORTCULLIS_ADMIN_PORT: '' };
-    expect(resolveSettings({ port: '6000' }, env)).toEqual({
-      configPath: '/etc/p.yaml',
-      overrides: { port: { value: '6000', from: '--port' }, upstream: { value: 'unix:/env.sock', from: 'PORTCULLIS_UPSTREAM' } },
-    });
-    expect(resolveSettings({ config: 'local.yaml', adminPort: 9 }, {})).toEqual({
-      configPath: 'local.yaml',
-      overrides: { adminPort: { value: 9, from: '--admin-port' } },
-    });
-  });
-
-  it('an override beats the file, the file beats the defaults', () => {
-    const { overrides } = resolveSettings({ port: '6000' }, { PORTCULLIS_PORT: '7000', PORTCULLIS_UPSTREAM: 'unix:/env.sock' });
-    const { config } = loadConfig(file, 'p.yaml', overrides);
-    expect(config.listen.port).toBe(6000);
-    expect(config.upstream.url).toBe('unix:/env.sock');
-    expect(config.admin.port).toBe(2222);
-    expect(config.listen.host).toBe('0.0.0.0');
-    expect(loadConfig(undefined, '(none)', overrides).config.listen).toEqual({ host: '0.0.0.0', port: 6000 });
-  });
-
-  it('a bad override is reported like a bad file value, naming where it came from', () => {
-    expect(
-      lines(file, {
-        port: { value: 'eighty', from: '--port' },
-        adminPort: { value: '99999', from: 'PORTCULLIS_ADMIN_PORT' },
-        upstream: { value: 'https://x', from: '--upstream' },
-      }),
-    ).toEqual([
-      '-:- listen.port (from --port): must be a port number, got "eighty"',
-      '-:- admin.port (from PORTCULLIS_ADMIN_PORT): must be <= 65535, got 99999',
-      '-:- upstream.url (from --upstream): must be http://HOST:PORT or unix:/path/to.sock, got "https://x"',
-    ]);
-  });
-
-  it('applyOverrides copies, never modifies its input', () => {
-    const raw = { listen: { host: '127.0.0.1', port: 1 } };
-    const out = applyOverrides(raw, { port: { value: '2', from: '--port' } });
-    expect(out).toEqual({ listen: { host: '127.0.0.1', port: 2 } });
-    expect(raw).toEqual({ listen: { host: '127.0.0.1', port: 1 } });
-    // A section written as something else than a mapping stays, to be reported as written.
-    expect(applyOverrides({ listen: 5 }, { port: { value: 2, from: '--port' } })).toEqual({ listen: 5 });
-  });
-});
-
 describe('the result', () => {
   it('is deeply frozen', () => {
     const { config } = parseConfigText('routes:\n  - name: a\n    match: { methods: [GET] }\n    inflight: { max: 1 }\n', 'x');
@@ -423,83 +348,5 @@ describe('the result', () => {
     ).toEqual(['admin', 'upstream']);
     // Same value, spelled differently, is no change.
     expect(restartOnlyChanges(a, parseConfigText('upstream: { timeout: 60000, url: "http://127.0.0.1:3000" }\n', 'b').config)).toEqual([]);
-  });
-
-  it('formatPath spells paths the DESIGN way', () => {
-    expect(formatPath(['routes', 2, 'inflight', 'max'])).toBe('routes[2].inflight.max');
-    expect(formatPath(['routes', 0, 'match', 'headers', 'x-id'])).toBe('routes[0].match.headers["x-id"]');
-    expect(formatPath([])).toBe('');
-  });
-});
-
-describe('portcullis check / schema', () => {
-  it('the bundled example validates', () => {
-    const text = readRepoFile('examples/portcullis.yaml');
-    expect(text.split('\n')[0]).toBe('# yaml-language-server: $schema=../schema/portcullis.schema.json');
-    const { config, version } = parseConfigText(text, 'examples/portcullis.yaml');
-    expect(config.listen.port).toBe(8080);
-    expect(config.admin.port).toBe(9901);
-    expect(config.upstream.url).toBe('http://127.0.0.1:3000');
-    expect(config.inflight.max).toBeLessThanOrEqual(50);
-    expect(config.inflight.queue.size).toBeGreaterThan(0);
-    expect(config.routes.map((r) => r.name).sort()).toEqual(['healthz', 'slow', 'uploads']);
-    const uploads = config.routes.find((r) => r.name === 'uploads');
-    expect(uploads?.match).toMatchObject({ prefix: '/upload', methods: ['POST', 'PUT'] });
-    expect(uploads?.inflight?.queue.size).toBeGreaterThan(0);
-    expect(config.routes.find((r) => r.name === 'slow')?.match.prefix).toBe('/slow');
-    expect(config.routes.find((r) => r.name === 'healthz')).toMatchObject({ match: { exact: '/healthz' }, bypass: true });
-    expect(checkCommand(text, 'examples/portcullis.yaml')).toEqual({
-      exitCode: 0,
-      output: `OK: examples/portcullis.yaml (version ${version}, 3 routes)\n`,
-    });
-  });
-
-  it('check prints every problem on its own line, like nginx -t', () => {
-    const result = checkCommand('routes:\n  - name: a\n    inflight:\n      max: -1\n  - name: a\n', 'p.yaml');
-    expect(result).toEqual({
-      exitCode: 1,
-      output:
-        'p.yaml:4:12: routes[0].inflight.max: must be >= 0, got -1\n' +
-        'p.yaml:5:11: routes[1].name: duplicate route name "a" (also routes[0])\n' +
-        'FAILED: p.yaml: 2 problems\n',
-    });
-    expect(checkCommand('', 'e.yaml').output).toBe(
-      'e.yaml: (root): the file has no settings (it is empty or only comments); write {} to take every default\nFAILED: e.yaml: 1 problem\n',
-    );
-  });
-
-  it('the committed schema/portcullis.schema.json is the generated one (npm run gen:schema)', () => {
-    expect(readRepoFile('schema/portcullis.schema.json')).toBe(schemaCommand());
-  });
-
-  it('the schema is draft 2020-12, closed everywhere, with defaults and descriptions', () => {
-    const schema = configJsonSchema();
-    expect(schema['$schema']).toBe('https://json-schema.org/draft/2020-12/schema');
-    const problems: string[] = [];
-    const walk = (node: unknown, path: string, optional: boolean) => {
-      if (typeof node !== 'object' || node === null) return;
-      const n = node as Record<string, unknown>;
-      const properties = n['properties'] as Record<string, unknown> | undefined;
-      if (properties !== undefined) {
-        if (n['additionalProperties'] !== false) problems.push(`${path}: not closed`);
-        const required = (n['required'] as string[] | undefined) ?? [];
-        for (const [key, child] of Object.entries(properties)) {
-          const c = child as Record<string, unknown>;
-          if (typeof c['description'] !== 'string' && !optional) problems.push(`${path}.${key}: no description`);
-          // Keys that have a default must say so; only optional match keys, route names and clientKey.header have none.
-          const hasDefault = 'default' in c;
-          const mayLack =
-            required.includes(key) || path.includes('.match') || key === '$schema' || (key === 'inflight' && path.includes('routes')) || `${path}.${key}` === '.clientKey.header';
-          if (!hasDefault && !mayLack) problems.push(`${path}.${key}: no default`);
-          walk(child, `${path}.${key}`, optional || path.includes('.match'));
-        }
-      }
-      if (n['items'] !== undefined) walk(n['items'], `${path}[]`, optional);
-      for (const o of (n['anyOf'] as unknown[] | undefined) ?? []) walk(o, path, optional);
-    };
-    walk(schema, '', false);
-    expect(problems).toEqual([]);
-    const upstream = (schema['properties'] as Record<string, Record<string, unknown>>)['upstream'];
-    expect((upstream?.['properties'] as Record<string, Record<string, unknown>>)['timeout']?.['default']).toBe('60s');
   });
 });

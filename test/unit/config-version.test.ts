@@ -5,7 +5,7 @@
  */
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { configVersion } from '../../src/core/config-load.ts';
+import { configVersion } from '../../src/core/config-version.ts';
 
 /** The former BigInt implementation, kept here as the reference. */
 function reference(text: string): string {
