@@ -3,10 +3,10 @@
  * serving port (number and name), the app moves to `appPort`, told by `appPortEnv`.
  */
 import { ANNOTATION } from './annotations.ts';
+import type { Annotations } from './annotations.ts';
 import type { Container, ContainerPort, PodSpec } from './k8s.ts';
+import { ENV_VAR_NAME } from './settings.ts';
 import type { InjectorSettings } from './settings.ts';
-
-type Annotations = Readonly<Record<string, string>>;
 
 /** The serving port; `entryIndex` is unset when the port is one the app does not declare. */
 export interface ServingTarget {
@@ -92,7 +92,7 @@ export function appPorts({ spec, annotations, settings, target, problems }: AppP
     }
   }
   const appPortEnv = annotations[ANNOTATION.appPortEnv] ?? settings.appPortEnv;
-  if (!/^[A-Za-z_][A-Za-z0-9_]*$/.test(appPortEnv)) {
+  if (!ENV_VAR_NAME.test(appPortEnv)) {
     problems.push(`${ANNOTATION.appPortEnv} must be an environment variable name, got ${JSON.stringify(appPortEnv)}`);
   }
   return { appIndex, app, entry, entryIndex, servingPort, portName: entry?.name, appPort, appPortEnv };

@@ -6,11 +6,11 @@
 import { loadConfig } from '../core/config-load.ts';
 import { ConfigError } from '../core/errors.ts';
 import { ANNOTATION, LIMIT_ANNOTATIONS, limitValue } from './annotations.ts';
+import type { Annotations } from './annotations.ts';
 import type { Volume } from './k8s.ts';
 import { CONFIG_KEY } from './settings.ts';
 import type { InjectorSettings } from './settings.ts';
 
-type Annotations = Readonly<Record<string, string>>;
 type Json = Record<string, unknown>;
 
 export interface SidecarConfig {

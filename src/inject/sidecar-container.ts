@@ -4,13 +4,14 @@
  * declaring the serving port in the app's place.
  */
 import { ANNOTATION, RESOURCE_ANNOTATIONS, isQuantity } from './annotations.ts';
+import type { Annotations } from './annotations.ts';
 import type { Container, ContainerPort } from './k8s.ts';
 import type { AppPorts } from './serving-port.ts';
 
 export interface SidecarContainerInput {
   /** The chart's sidecar container; copied, never changed. */
   template: Container;
-  annotations: Readonly<Record<string, string>>;
+  annotations: Annotations;
   ports: AppPorts;
   /** Where what is wrong goes. */
   problems: string[];
