@@ -49,7 +49,7 @@ function run(pod: Pod, settingsText: string): { result: unknown; review: Admissi
     result = rest;
   }
   const request = admissionReview(structuredClone(pod));
-  request.request.uid = 'golden';
+  (request.request as { uid: string }).uid = 'golden';
   const review = reviewAdmission(JSON.parse(JSON.stringify(request)), settings).response;
   const { patch, ...response } = review.response;
   // The webhook's patch is the base64 of the UTF-8 of exactly JSON.stringify(result.patch).
