@@ -8,6 +8,9 @@
 export const INJECT_LABEL = 'portcullis.dev/inject';
 export const PREFIX = 'portcullis.dev/';
 
+/** A pod's annotations, as the injector reads them. */
+export type Annotations = Readonly<Record<string, string>>;
+
 export const ANNOTATION = {
   /** "disabled" opts a labelled pod out (also accepted as a label value). */
   inject: 'portcullis.dev/inject',
@@ -55,7 +58,7 @@ export const RESOURCE_ANNOTATIONS: readonly { annotation: string; section: 'requ
 const KNOWN = new Set<string>([...Object.values(ANNOTATION), ...LIMIT_ANNOTATIONS.map((l) => l.annotation)]);
 
 /** Problems with `portcullis.dev/` annotation names: unknown ones, with a suggestion. */
-export function unknownAnnotations(annotations: Readonly<Record<string, string>>): string[] {
+export function unknownAnnotations(annotations: Annotations): string[] {
   const problems: string[] = [];
   for (const key of Object.keys(annotations)) {
     if (!key.startsWith(PREFIX) || KNOWN.has(key)) continue;

@@ -15,6 +15,9 @@ export const CONFIG_KEY = 'portcullis.yaml';
 
 const port = z.int().min(1).max(65535);
 
+/** What the app-port variable may be called (POSIX portable names), in the settings and in the annotation. */
+export const ENV_VAR_NAME = /^[A-Za-z_][A-Za-z0-9_]*$/;
+
 const settingsSchema = z.strictObject({
   /** The sidecar container, complete except for the per-pod parts the injector adds. */
   sidecar: z.looseObject({
@@ -32,7 +35,7 @@ const settingsSchema = z.strictObject({
   /** Where the app moves to unless the pod says otherwise (annotation portcullis.dev/app-port). */
   appPort: port,
   /** The environment variable that tells the app its new port (annotation portcullis.dev/app-port-env). */
-  appPortEnv: z.string().regex(/^[A-Za-z_][A-Za-z0-9_]*$/),
+  appPortEnv: z.string().regex(ENV_VAR_NAME),
   /** Name of the pod volume the sidecar's config directory is mounted from. */
   configVolume: z.string().regex(/^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/).max(63),
   /** The config file for pods without a ConfigMap of their own (values.yaml `defaults`). */
