@@ -18,7 +18,7 @@ class Probe extends QueueEntry {
   }
   onRoom(from: Limiter): void {
     this.log.push(`room:${this.order}`);
-    from.acquireUnchecked();
+    from.tryAcquire();
   }
   onDeadline(): void {
     this.log.push(`deadline:${this.order}`);
@@ -29,7 +29,7 @@ describe('Limiter', () => {
   const limits = (max: number, queueSize = 0, queueTimeout = 1000) => ({ max, queueSize, queueTimeout });
 
   it('tryAcquire never blocks; permits release once', () => {
-    const l = new Limiter('global', 'global', limits(2));
+    const l = new Limiter({ name: 'global', kind: 'global', limits: limits(2) });
     const p1 = l.tryAcquire();
     const p2 = l.tryAcquire();
     expect(p1 && p2).toBeTruthy();
@@ -42,7 +42,7 @@ describe('Limiter', () => {
   it('queue: FIFO wake on release, O(1) removal from the middle, deadlines on the clock', () => {
     const clock = new FakeClock();
     const log: string[] = [];
-    const l = new Limiter('route:r', 'route', limits(1, 3, 100), clock);
+    const l = new Limiter({ name: 'route:r', kind: 'route', limits: limits(1, 3, 100), clock });
     const held = l.tryAcquire();
     const [e1, e2, e3] = [1, 2, 3].map((i) => new Probe(i, log));
     expect(l.enqueue(e1 as Probe, 100)).toBe(true);
@@ -62,8 +62,8 @@ describe('Limiter', () => {
   });
 
   it('validates limits', () => {
-    expect(() => new Limiter('global', 'global', limits(-1))).toThrow(/global: max must be a whole number >= 0, got -1/);
-    const l = new Limiter('global', 'global', limits(1));
+    expect(() => new Limiter({ name: 'global', kind: 'global', limits: limits(-1) })).toThrow(/global: max must be a whole number >= 0, got -1/);
+    const l = new Limiter({ name: 'global', kind: 'global', limits: limits(1) });
     expect(() => l.resize(limits(1.5))).toThrow(/max/);
     expect(l.max).toBe(1);
   });
@@ -77,7 +77,7 @@ describe('Limiter', () => {
     );
     fc.assert(
       fc.property(fc.integer({ min: 0, max: 5 }), fc.array(op, { maxLength: 80, size: 'max' }), (max0, ops) => {
-        const l = new Limiter('global', 'global', limits(max0));
+        const l = new Limiter({ name: 'global', kind: 'global', limits: limits(max0) });
         const permits: { p: Permit; released: boolean }[] = [];
         let held = 0;
         for (const o of ops) {
