@@ -12,7 +12,7 @@
 import type { Clock } from './clock.ts';
 import { ClientLimiters } from './client-limiters.ts';
 import type { Config, InflightConfig, RouteConfig } from './config-schema.ts';
-import { buildDecision } from './decision.ts';
+import { newDecision } from './decision.ts';
 import type { Decision, Reason } from './decision.ts';
 import { Limiter, checkLimits } from './limiter.ts';
 import type { LimiterLimits } from './limiter.ts';
@@ -117,7 +117,9 @@ export class RouteLimiters {
     this.name = name;
     this.clock = clock;
     this.clients = new ClientLimiters(`route:${name}:client`, 'route-client', clock);
-    this.bypassDecision = Object.freeze(buildDecision({ decision: 'bypassed', route: name }));
+    const d = newDecision('bypassed', undefined);
+    d.route = name;
+    this.bypassDecision = Object.freeze(d);
   }
 
   /** Takes the route's new config; a limiter that stops applying is retired, not dropped. */

@@ -4,8 +4,8 @@
  * else in admission asks which.
  */
 import type { Plan, Slot } from './admission-plan.ts';
-import { buildDecision } from './decision.ts';
-import type { Decision, DecisionFields, PendingDecision, Reason } from './decision.ts';
+import { newDecision } from './decision.ts';
+import type { Decision, Grant, PendingDecision, Reason } from './decision.ts';
 import type { Limiter } from './limiter.ts';
 import { takeGrant } from './request-grant.ts';
 import { wakeOldestFirst } from './waiter.ts';
@@ -17,8 +17,8 @@ export interface AdmissionCore {
   statusOf(reason: Reason): number;
   /** Queues a newcomer at the tail of `l`'s queue. */
   wait(plan: Plan, key: string, l: Limiter): PendingDecision;
-  /** Resolves a waiter; queue depth, wait, route, status and dry run are filled in. */
-  finish(w: Waiter, f: Pick<DecisionFields, 'decision' | 'reason' | 'limiter' | 'grant'>, now: number): void;
+  /** Resolves a waiter with `d`, filling in its queue depth, wait, route, status and dry run. */
+  finish(w: Waiter, d: Decision, now: number): void;
 }
 
 export interface AdmissionPolicy {
@@ -51,25 +51,28 @@ export const enforce: AdmissionPolicy = {
 
   admit(core, plan, key) {
     const i = firstBlocked(plan, key);
-    if (i < 0) return buildDecision({ decision: 'admitted', limiter: plan.reporter, route: plan.routeName, grant: takeGrant(plan, key, false) });
+    if (i < 0) return admitted(plan, takeGrant(plan, key, false));
     const slot = plan.slots[i] as Slot;
     const l = slot.find(key) as Limiter;
     // Per-client limiters never queue, so a client at its cap is refused here.
     if (l.canQueue()) return core.wait(plan, key, l);
-    const reason = slot.refusal(l);
-    return buildDecision({ decision: 'rejected', reason, limiter: l, queueDepth: l.queued, route: plan.routeName, status: core.statusOf(reason) });
+    const d = rejected(slot.refusal(l), l);
+    d.queueDepth = l.queued;
+    d.route = plan.routeName;
+    d.status = core.statusOf(d.reason as Reason);
+    return d;
   },
 
   retry(core, w, now) {
     const plan = w.plan;
     const i = firstBlocked(plan, w.key);
-    if (i < 0) return core.finish(w, { decision: 'admitted', limiter: plan.reporter, grant: takeGrant(plan, w.key, false) }, now);
+    if (i < 0) return core.finish(w, admitted(plan, takeGrant(plan, w.key, false)), now);
     const slot = plan.slots[i] as Slot;
     const l = slot.find(w.key) as Limiter;
-    if (!l.canQueue()) return core.finish(w, { decision: 'rejected', reason: slot.refusal(l), limiter: l }, now);
+    if (!l.canQueue()) return core.finish(w, rejected(slot.refusal(l), l), now);
     // Another slot lacks room: to the tail of its queue, keeping the earlier deadline.
     const deadline = Math.min(w.deadline, w.arrival + l.queueTimeout);
-    if (deadline <= now) return core.finish(w, { decision: 'rejected', reason: 'queue_timeout', limiter: l }, now);
+    if (deadline <= now) return core.finish(w, rejected('queue_timeout', l), now);
     l.enqueue(w, deadline);
   },
 
@@ -101,23 +104,22 @@ export const dryRun: AdmissionPolicy = {
       }
       const reason = slot.refusal(l);
       // Report the counts found, as an enforced reject would, then let it through anyway.
-      const d = buildDecision({
-        decision: 'rejected',
-        reason,
-        limiter: l,
-        queueDepth: reason === 'queue_full' ? l.inflight - l.max : 0,
-        route: plan.routeName,
-        status: core.statusOf(reason),
-        dryRun: true,
-      });
+      const d = rejected(reason, l);
+      d.queueDepth = reason === 'queue_full' ? l.inflight - l.max : 0;
+      d.route = plan.routeName;
+      d.status = core.statusOf(reason);
+      d.dryRun = true;
       d.grant = takeGrant(plan, key, true);
       return d;
     }
-    return buildDecision({ decision: 'admitted', limiter: plan.reporter, queueDepth: depth, route: plan.routeName, dryRun: true, grant: takeGrant(plan, key, true) });
+    const d = admitted(plan, takeGrant(plan, key, true));
+    d.queueDepth = depth;
+    d.dryRun = true;
+    return d;
   },
 
   retry(core, w, now) {
-    core.finish(w, { decision: 'admitted', limiter: w.plan.reporter, grant: takeGrant(w.plan, w.key, true) }, now);
+    core.finish(w, admitted(w.plan, takeGrant(w.plan, w.key, true)), now);
   },
 
   /** Switching to dry run lets everyone queued through at once: dry run never holds a request. */
@@ -126,11 +128,25 @@ export const dryRun: AdmissionPolicy = {
     for (const l of queues) {
       for (let e = l.dequeue(); e !== undefined; e = l.dequeue()) {
         const w = e as Waiter;
-        core.finish(w, { decision: 'admitted', limiter: w.plan.reporter, grant: takeGrant(w.plan, w.key, true) }, now);
+        core.finish(w, admitted(w.plan, takeGrant(w.plan, w.key, true)), now);
       }
     }
   },
 };
+
+/** Admitted over `plan`, once its grant is taken (the reported count includes this request). */
+function admitted(plan: Plan, grant: Grant): Decision {
+  const d = newDecision('admitted', plan.reporter);
+  d.route = plan.routeName;
+  d.grant = grant;
+  return d;
+}
+
+function rejected(reason: Reason, by: Limiter): Decision {
+  const d = newDecision('rejected', by);
+  d.reason = reason;
+  return d;
+}
 
 /** A full limiter would have queued the request while less than queueSize over max. */
 function wouldQueue(l: Limiter): boolean {

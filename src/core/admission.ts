@@ -16,8 +16,8 @@ import { LimiterSet } from './admission-plan.ts';
 import type { AdmissionPlan, Plan } from './admission-plan.ts';
 import { dryRun, enforce } from './admission-policy.ts';
 import type { AdmissionCore, AdmissionPolicy } from './admission-policy.ts';
-import { buildDecision } from './decision.ts';
-import type { Decision, DecisionFields, PendingDecision, Reason } from './decision.ts';
+import { newDecision } from './decision.ts';
+import type { Decision, PendingDecision, Reason } from './decision.ts';
 import type { Limiter, LimiterSnapshot } from './limiter.ts';
 import type { RequestInfo } from './route-match.ts';
 import { Waiter } from './waiter.ts';
@@ -101,30 +101,28 @@ class AdmissionState implements AdmissionCore, WaiterOwner {
   retry(w: Waiter, from: Limiter): void {
     const now = this.clock.now();
     // A late timer must not let a waiter in after its deadline.
-    if (now >= w.deadline) return this.finish(w, { decision: 'rejected', reason: 'queue_timeout', limiter: from }, now);
+    if (now >= w.deadline) return this.timeout(w, from, now);
     this.policy.retry(this, w, now);
   }
 
   timedOut(w: Waiter, from: Limiter): void {
-    this.finish(w, { decision: 'rejected', reason: 'queue_timeout', limiter: from }, this.clock.now());
+    this.timeout(w, from, this.clock.now());
   }
 
-  finish(w: Waiter, f: Pick<DecisionFields, 'decision' | 'reason' | 'limiter' | 'grant'>, now: number): void {
-    const reason = f.reason;
-    w.resolve(
-      buildDecision({
-        decision: f.decision,
-        reason,
-        limiter: f.limiter,
-        queueDepth: w.queueDepth,
-        queueWaitMs: now - w.arrival,
-        route: w.plan.routeName,
-        status: reason === undefined ? 0 : this.statusOf(reason),
-        // Only an admit can happen under dry run (the queue is let through when it is switched on).
-        dryRun: f.decision === 'admitted' && this.policy.dryRun,
-        grant: f.grant,
-      }),
-    );
+  private timeout(w: Waiter, from: Limiter, now: number): void {
+    const d = newDecision('rejected', from);
+    d.reason = 'queue_timeout';
+    this.finish(w, d, now);
+  }
+
+  finish(w: Waiter, d: Decision, now: number): void {
+    d.queueDepth = w.queueDepth;
+    d.queueWaitMs = now - w.arrival;
+    d.route = w.plan.routeName;
+    d.status = d.reason === undefined ? 0 : this.statusOf(d.reason);
+    // Only an admit can happen under dry run (the queue is let through when it is switched on).
+    d.dryRun = d.decision === 'admitted' && this.policy.dryRun;
+    w.resolve(d);
   }
 
   update(config: Config): void {

@@ -54,33 +54,24 @@ export interface PendingDecision {
   cancel(): void;
 }
 
-/** The fields a decision is built from; the limiter's name, max and count are read from `limiter`. */
-export interface DecisionFields {
-  decision: Decision['decision'];
-  reason?: Reason | undefined;
-  limiter?: Limiter | undefined;
-  queueDepth?: number;
-  queueWaitMs?: number;
-  route?: string | undefined;
-  status?: number;
-  dryRun?: boolean;
-  grant?: Grant | undefined;
-}
-
-export function buildDecision(f: DecisionFields): Decision {
-  const l = f.limiter;
+/**
+ * A decision by `limiter` (its name, max and in-flight count as they are now), every other
+ * field at its zero value: the caller sets the fields that apply by name. Built in place
+ * rather than from a fields object so that deciding allocates nothing but the decision.
+ */
+export function newDecision(decision: Decision['decision'], limiter: Limiter | undefined): Decision {
   // One literal with a fixed key order keeps every Decision the same hidden class.
   return {
-    decision: f.decision,
-    reason: f.reason,
-    limiter: l === undefined ? undefined : l.name,
-    limit: l === undefined ? 0 : l.max,
-    inflight: l === undefined ? 0 : l.inflight,
-    queueDepth: f.queueDepth ?? 0,
-    queueWaitMs: f.queueWaitMs ?? 0,
-    route: f.route,
-    status: f.status ?? 0,
-    dryRun: f.dryRun ?? false,
-    grant: f.grant,
+    decision,
+    reason: undefined,
+    limiter: limiter === undefined ? undefined : limiter.name,
+    limit: limiter === undefined ? 0 : limiter.max,
+    inflight: limiter === undefined ? 0 : limiter.inflight,
+    queueDepth: 0,
+    queueWaitMs: 0,
+    route: undefined,
+    status: 0,
+    dryRun: false,
+    grant: undefined,
   };
 }
