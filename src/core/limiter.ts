@@ -45,6 +45,11 @@ export interface Permit {
    * before any waiter retries, then wakes the queues itself. False when already released.
    */
   releaseQuiet(outcome?: Outcome): boolean;
+  /**
+   * A link for a holder of several permits (a request's grant) to chain them, so that holding
+   * them allocates no list; the limiter never reads it.
+   */
+  next: Permit | undefined;
 }
 
 export interface LimiterSnapshot {
@@ -98,6 +103,7 @@ export function checkLimits(name: string, limits: LimiterLimits): LimiterLimits 
 }
 
 class LimiterPermit implements Permit {
+  next: Permit | undefined = undefined;
   private limiter: Limiter | undefined;
   /** Clock time when taken; 0 when the algorithm wants no samples (no clock read). */
   private readonly startedAt: number;

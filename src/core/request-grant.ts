@@ -14,11 +14,16 @@ import { wakeOldestFirst } from './waiter.ts';
  */
 export function takeGrant(plan: Plan, key: string, force: boolean): Grant {
   const slots = plan.slots;
+  const first = take((slots[0] as Slot).obtain(key), force);
   // One fixed slot: its permit already releases once and wakes its queue.
-  if (plan.single) return take((slots[0] as Slot).obtain(key), force);
-  const permits = new Array<Permit>(slots.length);
-  for (let i = 0; i < slots.length; i++) permits[i] = take((slots[i] as Slot).obtain(key), force);
-  return new RequestGrant(plan, key, permits);
+  if (plan.single) return first;
+  let last = first;
+  for (let i = 1; i < slots.length; i++) {
+    const p = take((slots[i] as Slot).obtain(key), force);
+    last.next = p;
+    last = p;
+  }
+  return new RequestGrant(plan, key, first);
 }
 
 function take(l: Limiter, force: boolean): Permit {
@@ -29,25 +34,26 @@ function take(l: Limiter, force: boolean): Permit {
 }
 
 class RequestGrant implements Grant {
-  private permits: Permit[] | undefined;
+  /** The permits, one per slot in slot order, chained through `next`; undefined once released. */
+  private first: Permit | undefined;
   private readonly plan: Plan;
   private readonly key: string;
 
-  constructor(plan: Plan, key: string, permits: Permit[]) {
+  constructor(plan: Plan, key: string, first: Permit) {
     this.plan = plan;
     this.key = key;
-    this.permits = permits;
+    this.first = first;
   }
 
   release(outcome?: Outcome): void {
-    const permits = this.permits;
-    if (permits === undefined) return;
-    this.permits = undefined;
+    let p = this.first;
+    if (p === undefined) return;
+    this.first = undefined;
     const slots = this.plan.slots;
     // Give everything back before anyone retries, so a waiter does not find this request's
     // global permit still held after its route permit came free.
-    for (let i = 0; i < permits.length; i++) {
-      (permits[i] as Permit).releaseQuiet(outcome);
+    for (let i = 0; p !== undefined; p = p.next, i++) {
+      p.releaseQuiet(outcome);
       (slots[i] as Slot).released(this.key);
     }
     wakeOldestFirst(this.plan.queues);
