@@ -1,13 +1,16 @@
 /**
- * A concurrency limiter: a count of permits held against a `max`, and a FIFO queue of entries
- * waiting for room. It never blocks: `tryAcquire()` returns a permit or nothing. Waiting is the
- * caller's business (see admission.ts): the queue only keeps entries in order, runs their
- * deadlines on the injected Clock, and hands the head back (`onRoom`) whenever room appears.
- * Limits are resized in place on reload so that permits in flight stay counted.
+ * A concurrency limiter: a count of permits held against the limit its `LimitAlgorithm` gives
+ * (src/core/limit-algorithm.ts; a `FixedLimit` unless told otherwise), and a FIFO queue of
+ * entries waiting for room. It never blocks: `tryAcquire()` returns a permit or nothing.
+ * Waiting is the caller's business (see admission.ts): the queue only keeps entries in order,
+ * runs their deadlines on the injected Clock, and hands the head back (`onRoom`) whenever room
+ * appears. Limits are resized in place on reload so that permits in flight stay counted.
  */
 import type { Clock, TimerHandle } from './clock.ts';
 import { systemClock } from './clock.ts';
 import { PortcullisError } from './errors.ts';
+import { FixedLimit } from './limit-algorithm.ts';
+import type { LimitAlgorithm, LimitListener, LimitSample, Outcome } from './limit-algorithm.ts';
 
 export type LimiterKind = 'global' | 'route' | 'client' | 'route-client';
 
@@ -20,9 +23,33 @@ export interface LimiterLimits {
   queueTimeout: number;
 }
 
+export interface LimiterOptions {
+  name: string;
+  kind: LimiterKind;
+  /** Queue settings, and the max of the `FixedLimit` made when no `algorithm` is given. */
+  limits: LimiterLimits;
+  clock?: Clock;
+  /** Rules the limit (`limits.max` is then not used, except to set a `FixedLimit` on reload). */
+  algorithm?: LimitAlgorithm;
+}
+
 export interface Permit {
-  /** Idempotent: only the first call gives the permit back. */
-  release(): void;
+  /**
+   * Gives the permit back with how the request went (default 'ignored': teaches the limit
+   * nothing) and wakes the limiter's queue. Idempotent: only the first call counts, and the
+   * algorithm gets one sample per permit.
+   */
+  release(outcome?: Outcome): void;
+  /**
+   * The same without waking anyone, for a holder of several permits that gives them all back
+   * before any waiter retries, then wakes the queues itself. False when already released.
+   */
+  releaseQuiet(outcome?: Outcome): boolean;
+  /**
+   * A link for a holder of several permits (a request's grant) to chain them, so that holding
+   * them allocates no list; the limiter never reads it.
+   */
+  next: Permit | undefined;
 }
 
 export interface LimiterSnapshot {
@@ -76,24 +103,46 @@ export function checkLimits(name: string, limits: LimiterLimits): LimiterLimits 
 }
 
 class LimiterPermit implements Permit {
+  next: Permit | undefined = undefined;
   private limiter: Limiter | undefined;
-  constructor(limiter: Limiter) {
+  /** Clock time when taken; 0 when the algorithm wants no samples (no clock read). */
+  private readonly startedAt: number;
+  private readonly inflightAtStart: number;
+
+  constructor(limiter: Limiter, startedAt: number, inflightAtStart: number) {
     this.limiter = limiter;
+    this.startedAt = startedAt;
+    this.inflightAtStart = inflightAtStart;
   }
-  release(): void {
+
+  release(outcome: Outcome = 'ignored'): void {
     const l = this.limiter;
     if (l === undefined) return;
     this.limiter = undefined;
-    l.releaseUnchecked();
+    l.giveBack(this.startedAt, this.inflightAtStart, outcome);
     l.wake();
+  }
+
+  releaseQuiet(outcome: Outcome = 'ignored'): boolean {
+    const l = this.limiter;
+    if (l === undefined) return false;
+    this.limiter = undefined;
+    l.giveBack(this.startedAt, this.inflightAtStart, outcome);
+    return true;
   }
 }
 
-export class Limiter {
+export class Limiter implements LimitListener {
   readonly name: string;
   readonly kind: LimiterKind;
+  readonly algorithm: LimitAlgorithm;
   private readonly clock: Clock;
-  private _max: number;
+  /** The algorithm when it is a FixedLimit, which `setLimits` sets from `limits.max`. */
+  private readonly fixed: FixedLimit | undefined;
+  /** Reused for every sample; undefined when the algorithm wants none. */
+  private readonly sample: LimitSample | undefined;
+  /** Set while this limiter changes the limit itself or reports a sample: its caller wakes the queue after. */
+  private quiet = false;
   private _queueSize: number;
   private _queueTimeout: number;
   private _inflight = 0;
@@ -104,21 +153,25 @@ export class Limiter {
   private tail: QueueEntry | undefined = undefined;
   private length = 0;
 
-  constructor(name: string, kind: LimiterKind, limits: LimiterLimits, clock: Clock = systemClock) {
-    checkLimits(name, limits);
-    this.name = name;
-    this.kind = kind;
-    this.clock = clock;
-    this._max = limits.max;
+  constructor(o: LimiterOptions) {
+    const limits = checkLimits(o.name, o.limits);
+    this.name = o.name;
+    this.kind = o.kind;
+    this.clock = o.clock ?? systemClock;
+    this.algorithm = o.algorithm ?? new FixedLimit(limits.max);
+    this.fixed = this.algorithm instanceof FixedLimit ? this.algorithm : undefined;
+    this.sample = this.algorithm.wantsSamples ? { rttMs: 0, inflightAtStart: 0, outcome: 'ignored' } : undefined;
     this._queueSize = limits.queueSize;
     this._queueTimeout = limits.queueTimeout;
+    this.algorithm.listen(this);
   }
 
   get inflight(): number {
     return this._inflight;
   }
+  /** The limit now (the algorithm's); the name is the config's and the /stats field's. */
   get max(): number {
-    return this._max;
+    return this.algorithm.limit;
   }
   get queued(): number {
     return this.length;
@@ -144,34 +197,47 @@ export class Limiter {
   }
 
   hasRoom(): boolean {
-    return this._inflight < this._max;
+    return this._inflight < this.algorithm.limit;
   }
 
-  /** A permit, or undefined when full or when someone is already waiting (no overtaking). */
+  /**
+   * A permit when there is room, else undefined; never blocks. No overtaking: every release
+   * and every raise of the limit wakes the queue at once, so room means an empty queue for a
+   * newcomer. (The entry being woken, and an older waiter woken from another queue, take the
+   * room they were given even while younger entries wait here.)
+   */
   tryAcquire(): Permit | undefined {
-    if (this._inflight >= this._max || this.head !== undefined) return undefined;
-    this.acquireUnchecked();
-    return new LimiterPermit(this);
+    if (this._inflight >= this.algorithm.limit) return undefined;
+    return this.take();
   }
 
-  /**
-   * Counts a permit without checking room. For a caller that has just checked `hasRoom()` on
-   * every limiter a request needs (so that taking them all is one step), or for dry run.
-   */
-  acquireUnchecked(): void {
-    const n = ++this._inflight;
-    this._acquired++;
-    if (n > this._peak) this._peak = n;
+  /** A permit even without room: dry run reports and never enforces, so its counts may exceed the limit. */
+  forceAcquire(): Permit {
+    return this.take();
   }
 
-  /**
-   * Uncounts a permit taken with `acquireUnchecked`, exactly once per permit. Does not wake
-   * the queue, so a request holding several limiters can give them all back before any
-   * waiter retries; call `wake()` afterwards.
-   */
-  releaseUnchecked(): void {
+  /** Uncounts a permit, once per permit (the permit guards that), and reports its sample. @internal */
+  giveBack(startedAt: number, inflightAtStart: number, outcome: Outcome): void {
     this._inflight--;
     this._released++;
+    const s = this.sample;
+    if (s === undefined) return;
+    s.rttMs = this.clock.now() - startedAt;
+    s.inflightAtStart = inflightAtStart;
+    s.outcome = outcome;
+    // An algorithm that changes its limit here must not wake the queue before the caller has
+    // given back the request's other permits; the caller wakes right after.
+    this.quiet = true;
+    try {
+      this.algorithm.onSample(s);
+    } finally {
+      this.quiet = false;
+    }
+  }
+
+  /** From the algorithm: wake waiters if the limit went up (a lower one wakes nobody). */
+  limitChanged(): void {
+    if (!this.quiet) this.wake();
   }
 
   /** Applies new limits in place and wakes waiters if the max went up. */
@@ -189,14 +255,20 @@ export class Limiter {
    */
   setLimits(limits: LimiterLimits): void {
     checkLimits(this.name, limits);
-    this._max = limits.max;
     this._queueSize = limits.queueSize;
     this._queueTimeout = limits.queueTimeout;
+    if (this.fixed === undefined) return;
+    this.quiet = true;
+    try {
+      this.fixed.set(limits.max);
+    } finally {
+      this.quiet = false;
+    }
   }
 
   /** Whether `enqueue` would take one more entry. A max of 0 never frees room, so it never queues. */
   canQueue(): boolean {
-    return this._max > 0 && this.length < this._queueSize;
+    return this.algorithm.limit > 0 && this.length < this._queueSize;
   }
 
   /** Appends at the tail with an absolute deadline (Clock time); false when the queue is full. */
@@ -234,7 +306,7 @@ export class Limiter {
 
   /** If there is room and a waiter, hands the head its chance (`onRoom`); true when it did. */
   wakeOne(): boolean {
-    if (this._inflight >= this._max) return false;
+    if (this._inflight >= this.algorithm.limit) return false;
     const e = this.head;
     if (e === undefined) return false;
     this.unlink(e);
@@ -258,7 +330,7 @@ export class Limiter {
       name: this.name,
       kind: this.kind,
       inflight: this._inflight,
-      max: this._max,
+      max: this.algorithm.limit,
       queued: this.length,
       queueSize: this._queueSize,
       queueTimeout: this._queueTimeout,
@@ -266,6 +338,13 @@ export class Limiter {
       acquired: this._acquired,
       released: this._released,
     };
+  }
+
+  private take(): Permit {
+    const n = ++this._inflight;
+    this._acquired++;
+    if (n > this._peak) this._peak = n;
+    return new LimiterPermit(this, this.sample === undefined ? 0 : this.clock.now(), n);
   }
 
   private expire(entry: QueueEntry): void {

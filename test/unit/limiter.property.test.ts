@@ -6,6 +6,9 @@ import { FakeClock } from '../helpers/fake-clock.ts';
 import { configSchema } from '../../src/core/config-schema.ts';
 import { Limiter, QueueEntry } from '../../src/core/limiter.ts';
 import type { Permit } from '../../src/core/limiter.ts';
+import type { LimitAlgorithm, LimitSample, Outcome } from '../../src/core/limit-algorithm.ts';
+
+const outcomeArb: fc.Arbitrary<Outcome | undefined> = fc.constantFrom(undefined, 'success' as const, 'dropped' as const, 'ignored' as const);
 
 /** Lets promise reactions of the step run before the step is checked. */
 const settle = () => new Promise<void>((r) => setImmediate(r));
@@ -18,7 +21,7 @@ class Probe extends QueueEntry {
   }
   onRoom(from: Limiter): void {
     this.log.push(`room:${this.order}`);
-    from.acquireUnchecked();
+    from.tryAcquire();
   }
   onDeadline(): void {
     this.log.push(`deadline:${this.order}`);
@@ -29,7 +32,7 @@ describe('Limiter', () => {
   const limits = (max: number, queueSize = 0, queueTimeout = 1000) => ({ max, queueSize, queueTimeout });
 
   it('tryAcquire never blocks; permits release once', () => {
-    const l = new Limiter('global', 'global', limits(2));
+    const l = new Limiter({ name: 'global', kind: 'global', limits: limits(2) });
     const p1 = l.tryAcquire();
     const p2 = l.tryAcquire();
     expect(p1 && p2).toBeTruthy();
@@ -42,7 +45,7 @@ describe('Limiter', () => {
   it('queue: FIFO wake on release, O(1) removal from the middle, deadlines on the clock', () => {
     const clock = new FakeClock();
     const log: string[] = [];
-    const l = new Limiter('route:r', 'route', limits(1, 3, 100), clock);
+    const l = new Limiter({ name: 'route:r', kind: 'route', limits: limits(1, 3, 100), clock });
     const held = l.tryAcquire();
     const [e1, e2, e3] = [1, 2, 3].map((i) => new Probe(i, log));
     expect(l.enqueue(e1 as Probe, 100)).toBe(true);
@@ -62,8 +65,8 @@ describe('Limiter', () => {
   });
 
   it('validates limits', () => {
-    expect(() => new Limiter('global', 'global', limits(-1))).toThrow(/global: max must be a whole number >= 0, got -1/);
-    const l = new Limiter('global', 'global', limits(1));
+    expect(() => new Limiter({ name: 'global', kind: 'global', limits: limits(-1) })).toThrow(/global: max must be a whole number >= 0, got -1/);
+    const l = new Limiter({ name: 'global', kind: 'global', limits: limits(1) });
     expect(() => l.resize(limits(1.5))).toThrow(/max/);
     expect(l.max).toBe(1);
   });
@@ -77,7 +80,7 @@ describe('Limiter', () => {
     );
     fc.assert(
       fc.property(fc.integer({ min: 0, max: 5 }), fc.array(op, { maxLength: 80, size: 'max' }), (max0, ops) => {
-        const l = new Limiter('global', 'global', limits(max0));
+        const l = new Limiter({ name: 'global', kind: 'global', limits: limits(max0) });
         const permits: { p: Permit; released: boolean }[] = [];
         let held = 0;
         for (const o of ops) {
@@ -100,6 +103,54 @@ describe('Limiter', () => {
         }
         for (const r of permits) r.p.release();
         expect(l.snapshot()).toMatchObject({ inflight: 0, acquired: permits.length, released: permits.length });
+      }),
+      { numRuns: 300 },
+    );
+  });
+});
+
+describe('Limiter samples (property)', () => {
+  /** Records copies of the samples; the limit moves when the test says. */
+  class Recorder implements LimitAlgorithm {
+    readonly wantsSamples = true;
+    readonly samples: LimitSample[] = [];
+    limit = 3;
+    onSample(s: Readonly<LimitSample>): void {
+      this.samples.push({ ...s });
+    }
+    listen(): void {}
+  }
+
+  it('one sample per permit however often it is released, with its rtt, in-flight at start and outcome', () => {
+    type Op = { t: 'acquire' } | { t: 'release'; i: number; quiet: boolean; outcome: Outcome | undefined } | { t: 'advance'; ms: number } | { t: 'limit'; n: number };
+    const op: fc.Arbitrary<Op> = fc.oneof(
+      fc.constant({ t: 'acquire' as const }),
+      fc.record({ t: fc.constant('release' as const), i: fc.nat(), quiet: fc.boolean(), outcome: outcomeArb }),
+      fc.record({ t: fc.constant('advance' as const), ms: fc.integer({ min: 0, max: 50 }) }),
+      fc.record({ t: fc.constant('limit' as const), n: fc.integer({ min: 0, max: 5 }) }),
+    );
+    fc.assert(
+      fc.property(fc.array(op, { maxLength: 80, size: 'max' }), (ops) => {
+        const clock = new FakeClock();
+        const algo = new Recorder();
+        const l = new Limiter({ name: 'global', kind: 'global', limits: { max: 3, queueSize: 0, queueTimeout: 1000 }, clock, algorithm: algo });
+        const held: { p: Permit; at: number; inflight: number; done: boolean }[] = [];
+        const expected: LimitSample[] = [];
+        for (const o of ops) {
+          if (o.t === 'acquire') {
+            const p = l.tryAcquire();
+            if (p) held.push({ p, at: clock.now(), inflight: l.inflight, done: false });
+          } else if (o.t === 'release' && held.length > 0) {
+            const h = held[o.i % held.length] as (typeof held)[0];
+            if (o.quiet) expect(h.p.releaseQuiet(o.outcome)).toBe(!h.done);
+            else h.p.release(o.outcome);
+            if (!h.done) expected.push({ rttMs: clock.now() - h.at, inflightAtStart: h.inflight, outcome: o.outcome ?? 'ignored' });
+            h.done = true;
+          } else if (o.t === 'advance') clock.advance(o.ms);
+          else if (o.t === 'limit') algo.limit = o.n;
+          expect(algo.samples).toEqual(expected);
+          expect(l.inflight).toBe(held.filter((h) => !h.done).length);
+        }
       }),
       { numRuns: 300 },
     );
@@ -138,7 +189,7 @@ function toConfig(c: ConfigArb) {
 
 type Op =
   | { t: 'arrive'; path: string; client: string }
-  | { t: 'release'; i: number }
+  | { t: 'release'; i: number; outcome: Outcome | undefined }
   | { t: 'cancel'; i: number }
   | { t: 'advance'; ms: number }
   | { t: 'update'; config: ConfigArb };
@@ -149,7 +200,7 @@ const opArb = (dryRun: fc.Arbitrary<boolean>): fc.Arbitrary<Op> =>
       weight: 6,
       arbitrary: fc.record({ t: fc.constant('arrive' as const), path: fc.constantFrom('/a', '/b', '/p', '/x'), client: fc.constantFrom('c1', 'c2', 'c3') }),
     },
-    { weight: 4, arbitrary: fc.record({ t: fc.constant('release' as const), i: fc.nat() }) },
+    { weight: 4, arbitrary: fc.record({ t: fc.constant('release' as const), i: fc.nat(), outcome: outcomeArb }) },
     { weight: 1, arbitrary: fc.record({ t: fc.constant('cancel' as const), i: fc.nat() }) },
     { weight: 2, arbitrary: fc.record({ t: fc.constant('advance' as const), ms: fc.integer({ min: 0, max: 700 }) }) },
     { weight: 1, arbitrary: fc.record({ t: fc.constant('update' as const), config: configArb(dryRun) }) },
@@ -280,6 +331,7 @@ async function runScenario(start: ConfigArb, ops: Op[]): Promise<void> {
     const before = snapshotBefore();
     const acquiredBefore = [...seen].reduce((n, l) => n + l.acquired, 0);
     const releasedBefore = [...seen].reduce((n, l) => n + l.released, 0);
+    const globalReleasedBefore = global.released;
     let immediate: Decision | undefined;
     let doubleRelease = false;
     let freshRelease = false;
@@ -313,7 +365,7 @@ async function runScenario(start: ConfigArb, ops: Op[]): Promise<void> {
         if (g === undefined) break;
         doubleRelease = g.released;
         freshRelease = !g.released;
-        g.grant.release();
+        g.grant.release(op.outcome);
         g.released = true;
         break;
       }
@@ -347,6 +399,8 @@ async function runScenario(start: ConfigArb, ops: Op[]): Promise<void> {
     if (immediate?.decision === 'admitted') expect(acquiredNow).toBeGreaterThan(acquiredBefore);
     if (doubleRelease) expect(releasedNow).toBe(releasedBefore);
     if (freshRelease) expect(releasedNow).toBeGreaterThan(releasedBefore);
+    // Exactly once: every grant holds one global permit, given back by its first release only.
+    if (op.t === 'release') expect(global.released - globalReleasedBefore).toBe(freshRelease ? 1 : 0);
     if (op.t === 'cancel') {
       const w = waits[op.i % Math.max(1, waits.length)];
       if (w?.cancelledStep === step) expect(w.value).toBeNull();
