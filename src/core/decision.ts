@@ -3,7 +3,7 @@
  * and the one place that builds it.
  */
 import type { Limiter } from './limiter.ts';
-import type { Outcome } from './limit-algorithm.ts';
+import type { ReleaseOutcome } from './release-outcome.ts';
 
 export type Reason =
   | 'connection_limit'
@@ -19,7 +19,7 @@ export interface Grant {
    * Releases every permit of the request, exactly once; later calls do nothing. The outcome
    * (default 'ignored') goes to each limiter's limit algorithm.
    */
-  release(outcome?: Outcome): void;
+  release(outcome?: ReleaseOutcome): void;
 }
 
 export interface Decision {

@@ -9,22 +9,15 @@
  * limit wakes its queue at once.
  */
 import { PortcullisError } from './errors.ts';
+import type { ReleaseOutcome } from './release-outcome.ts';
 
-/** How the request that held a permit went, as far as the limit is concerned. */
-export type Outcome =
-  /** Answered by the app: its round-trip time says something about the app's capacity. */
-  | 'success'
-  /** Dropped for a reason that signals overload (upstream timeout, refused connection). */
-  | 'dropped'
-  /** Says nothing about capacity (client went away, never forwarded, dry run); the default. */
-  | 'ignored';
 
 export interface LimitSample {
   /** How long the permit was held, ms on the limiter's Clock. */
   rttMs: number;
   /** Permits held right after this one was taken, itself included. */
   inflightAtStart: number;
-  outcome: Outcome;
+  outcome: ReleaseOutcome;
 }
 
 /** Told by an algorithm whenever its limit changed (the limiter wakes its queue if it went up). */

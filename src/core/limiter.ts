@@ -10,7 +10,8 @@ import type { Clock, TimerHandle } from './clock.ts';
 import { systemClock } from './clock.ts';
 import { PortcullisError } from './errors.ts';
 import { FixedLimit } from './limit-algorithm.ts';
-import type { LimitAlgorithm, LimitListener, LimitSample, Outcome } from './limit-algorithm.ts';
+import type { LimitAlgorithm, LimitListener, LimitSample } from './limit-algorithm.ts';
+import type { ReleaseOutcome } from './release-outcome.ts';
 
 export type LimiterKind = 'global' | 'route' | 'client' | 'route-client';
 
@@ -39,12 +40,12 @@ export interface Permit {
    * nothing) and wakes the limiter's queue. Idempotent: only the first call counts, and the
    * algorithm gets one sample per permit.
    */
-  release(outcome?: Outcome): void;
+  release(outcome?: ReleaseOutcome): void;
   /**
    * The same without waking anyone, for a holder of several permits that gives them all back
    * before any waiter retries, then wakes the queues itself. False when already released.
    */
-  releaseQuiet(outcome?: Outcome): boolean;
+  releaseQuiet(outcome?: ReleaseOutcome): boolean;
   /**
    * A link for a holder of several permits (a request's grant) to chain them, so that holding
    * them allocates no list; the limiter never reads it.
@@ -115,7 +116,7 @@ class LimiterPermit implements Permit {
     this.inflightAtStart = inflightAtStart;
   }
 
-  release(outcome: Outcome = 'ignored'): void {
+  release(outcome: ReleaseOutcome = 'ignored'): void {
     const l = this.limiter;
     if (l === undefined) return;
     this.limiter = undefined;
@@ -123,7 +124,7 @@ class LimiterPermit implements Permit {
     l.wake();
   }
 
-  releaseQuiet(outcome: Outcome = 'ignored'): boolean {
+  releaseQuiet(outcome: ReleaseOutcome = 'ignored'): boolean {
     const l = this.limiter;
     if (l === undefined) return false;
     this.limiter = undefined;
@@ -217,7 +218,7 @@ export class Limiter implements LimitListener {
   }
 
   /** Uncounts a permit, once per permit (the permit guards that), and reports its sample. @internal */
-  giveBack(startedAt: number, inflightAtStart: number, outcome: Outcome): void {
+  giveBack(startedAt: number, inflightAtStart: number, outcome: ReleaseOutcome): void {
     this._inflight--;
     this._released++;
     const s = this.sample;

@@ -5,7 +5,7 @@
 import type { Plan, Slot } from './admission-plan.ts';
 import type { Grant } from './decision.ts';
 import type { Limiter, Permit } from './limiter.ts';
-import type { Outcome } from './limit-algorithm.ts';
+import type { ReleaseOutcome } from './release-outcome.ts';
 import { wakeOldestFirst } from './waiter.ts';
 
 /**
@@ -45,7 +45,7 @@ class RequestGrant implements Grant {
     this.first = first;
   }
 
-  release(outcome?: Outcome): void {
+  release(outcome?: ReleaseOutcome): void {
     let p = this.first;
     if (p === undefined) return;
     this.first = undefined;

@@ -6,9 +6,10 @@ import { FakeClock } from '../helpers/fake-clock.ts';
 import { configSchema } from '../../src/core/config-schema.ts';
 import { Limiter, QueueEntry } from '../../src/core/limiter.ts';
 import type { Permit } from '../../src/core/limiter.ts';
-import type { LimitAlgorithm, LimitSample, Outcome } from '../../src/core/limit-algorithm.ts';
+import type { LimitAlgorithm, LimitSample } from '../../src/core/limit-algorithm.ts';
+import type { ReleaseOutcome } from '../../src/core/release-outcome.ts';
 
-const outcomeArb: fc.Arbitrary<Outcome | undefined> = fc.constantFrom(undefined, 'success' as const, 'dropped' as const, 'ignored' as const);
+const outcomeArb: fc.Arbitrary<ReleaseOutcome | undefined> = fc.constantFrom(undefined, 'success' as const, 'dropped' as const, 'ignored' as const);
 
 /** Lets promise reactions of the step run before the step is checked. */
 const settle = () => new Promise<void>((r) => setImmediate(r));
@@ -122,7 +123,7 @@ describe('Limiter samples (property)', () => {
   }
 
   it('one sample per permit however often it is released, with its rtt, in-flight at start and outcome', () => {
-    type Op = { t: 'acquire' } | { t: 'release'; i: number; quiet: boolean; outcome: Outcome | undefined } | { t: 'advance'; ms: number } | { t: 'limit'; n: number };
+    type Op = { t: 'acquire' } | { t: 'release'; i: number; quiet: boolean; outcome: ReleaseOutcome | undefined } | { t: 'advance'; ms: number } | { t: 'limit'; n: number };
     const op: fc.Arbitrary<Op> = fc.oneof(
       fc.constant({ t: 'acquire' as const }),
       fc.record({ t: fc.constant('release' as const), i: fc.nat(), quiet: fc.boolean(), outcome: outcomeArb }),
@@ -189,7 +190,7 @@ function toConfig(c: ConfigArb) {
 
 type Op =
   | { t: 'arrive'; path: string; client: string }
-  | { t: 'release'; i: number; outcome: Outcome | undefined }
+  | { t: 'release'; i: number; outcome: ReleaseOutcome | undefined }
   | { t: 'cancel'; i: number }
   | { t: 'advance'; ms: number }
   | { t: 'update'; config: ConfigArb };
