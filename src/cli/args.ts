@@ -1,5 +1,5 @@
 /** The command line: `portcullis run | check | schema | inject`, with --help for each. */
-import { parseArgs } from 'node:util';
+import { parseArgs, type ParseArgsConfig } from 'node:util';
 import { PortcullisError } from '../core/errors.ts';
 
 export const HELP = {
@@ -63,6 +63,30 @@ export type Command =
   | { command: 'schema' }
   | { command: 'inject'; settings?: string; cert?: string; key?: string; port?: string; host?: string; shutdownDelay?: string };
 
+const HELP_FLAG = { help: { type: 'boolean', short: 'h' } } as const;
+
+/** Each command's flags, as node:util parseArgs takes them. */
+const OPTIONS = {
+  run: {
+    config: { type: 'string', short: 'c' },
+    upstream: { type: 'string', short: 'u' },
+    port: { type: 'string', short: 'p' },
+    'admin-port': { type: 'string' },
+    ...HELP_FLAG,
+  },
+  inject: {
+    settings: { type: 'string' },
+    cert: { type: 'string' },
+    key: { type: 'string' },
+    port: { type: 'string' },
+    host: { type: 'string' },
+    'shutdown-delay': { type: 'string' },
+    ...HELP_FLAG,
+  },
+  check: HELP_FLAG,
+  schema: HELP_FLAG,
+} as const satisfies Record<Exclude<Command['command'], 'help'>, ParseArgsConfig['options']>;
+
 export function parseCommandLine(args: readonly string[]): Command {
   const [command, ...rest] = args;
   const usage = (msg: string) => new PortcullisError('USAGE', msg);
@@ -74,31 +98,7 @@ export function parseCommandLine(args: readonly string[]): Command {
   }
   let parsed;
   try {
-    parsed = parseArgs({
-      args: [...rest],
-      allowPositionals: command === 'check',
-      strict: true,
-      options:
-        command === 'run'
-          ? {
-              config: { type: 'string', short: 'c' },
-              upstream: { type: 'string', short: 'u' },
-              port: { type: 'string', short: 'p' },
-              'admin-port': { type: 'string' },
-              help: { type: 'boolean', short: 'h' },
-            }
-          : command === 'inject'
-            ? {
-                settings: { type: 'string' },
-                cert: { type: 'string' },
-                key: { type: 'string' },
-                port: { type: 'string' },
-                host: { type: 'string' },
-                'shutdown-delay': { type: 'string' },
-                help: { type: 'boolean', short: 'h' },
-              }
-            : { help: { type: 'boolean', short: 'h' } },
-    });
+    parsed = parseArgs({ args: [...rest], allowPositionals: command === 'check', strict: true, options: OPTIONS[command] });
   } catch (err) {
     throw usage(`${(err as Error).message}\n\n${HELP[command]}`);
   }

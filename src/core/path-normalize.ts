@@ -81,96 +81,99 @@ function escape(c: number): string {
 
 export function createPathNormalizer(settings: PathSettings): PathNormalizer {
   const { mergeSlashes, escapedSlashes } = settings;
-
-  /** True when `t` needs no work: origin-form, nothing to decode, resolve, merge or escape. */
-  const isNormal = (t: string): boolean => {
-    if (t.charCodeAt(0) !== SLASH) return false;
-    let prev = 0;
-    const n = t.length;
-    for (let i = 0; i < n; i++) {
-      const c = t.charCodeAt(i);
-      if (c === QUESTION) return t.indexOf('#', i) === -1;
-      if (c >= 128 || RAW_OK[c] === 0) return false;
-      // A segment that starts with '.' may be a dot segment; '//' is an empty segment.
-      if (prev === SLASH && (c === SLASH || c === DOT)) return false;
-      prev = c;
-    }
-    return true;
-  };
-
-  /** Decodes and escapes one path (starts with '/'); the result's '/' are the only separators. */
-  const decode = (p: string): string | PathProblem => {
-    let out = '';
-    const n = p.length;
-    for (let i = 0; i < n; i++) {
-      const c = p.charCodeAt(i);
-      if (c === PERCENT) {
-        const hi = i + 2 < n ? hexValue(p.charCodeAt(i + 1)) : -1;
-        const lo = hi < 0 ? -1 : hexValue(p.charCodeAt(i + 2));
-        if (lo < 0) return PATH_PROBLEMS.malformedEscape;
-        const v = hi * 16 + lo;
-        i += 2;
-        if (v === 0) return PATH_PROBLEMS.nul;
-        if (v === SLASH || v === BACKSLASH) {
-          if (escapedSlashes === 'reject') return PATH_PROBLEMS.escapedSlash;
-          out += escapedSlashes === 'decode' ? '/' : escape(v);
-        } else out += v < 128 && UNRESERVED[v] === 1 ? String.fromCharCode(v) : escape(v);
-      } else if (c === BACKSLASH) {
-        if (escapedSlashes === 'reject') return PATH_PROBLEMS.escapedSlash;
-        out += escapedSlashes === 'decode' ? '/' : '%5C';
-      } else if (c < 128 && RAW_OK[c] === 1) {
-        out += p[i];
-      } else if (c === 0) {
-        return PATH_PROBLEMS.nul;
-      } else if (c < 0x100) {
-        out += escape(c);
-      } else {
-        // node hands the target over byte by byte (latin1): a wider character is not from the wire.
-        return PATH_PROBLEMS.character;
-      }
-    }
-    return out;
-  };
-
-  /** RFC 3986 §5.2.4 on a decoded path, with the slash rules; `p` starts with '/'. */
-  const resolve = (p: string): string => {
-    const segments = p.split('/');
-    const out: string[] = [];
-    const last = segments.length - 1;
-    for (let i = 1; i <= last; i++) {
-      const s = segments[i] as string;
-      if (s === '.' || s === '..') {
-        if (s === '..') out.pop();
-        // `/a/.` is `/a/`, `/a/b/..` is `/a/`: a trailing dot segment leaves the slash.
-        if (i === last) out.push('');
-      } else if (s === '' && mergeSlashes && i !== last) {
-        continue;
-      } else out.push(s);
-    }
-    // A leading empty segment would make `//x/y`, which a WHATWG parser reads as host `x`.
-    while (out.length > 1 && out[0] === '') out.shift();
-    return `/${out.join('/')}`;
-  };
-
   return (target) => {
     if (isNormal(target)) return target;
-    let rest = target;
-    if (rest.charCodeAt(0) !== SLASH) {
-      if (rest === '*') return PATH_PROBLEMS.asterisk;
-      const m = /^(https?):\/\/[^/?#]*/i.exec(rest);
-      if (m === null) return PATH_PROBLEMS.form;
-      rest = rest.slice(m[0].length);
-      if (rest.charCodeAt(0) !== SLASH) rest = `/${rest}`;
-    }
-    const hash = rest.indexOf('#');
-    if (hash !== -1) rest = rest.slice(0, hash);
-    const q = rest.indexOf('?');
-    const path = q === -1 ? rest : rest.slice(0, q);
-    const query = q === -1 ? '' : rest.slice(q);
-    const decoded = decode(path);
+    const parts = originForm(target);
+    if (typeof parts !== 'string') return parts;
+    const q = parts.indexOf('?');
+    const decoded = decode(q === -1 ? parts : parts.slice(0, q), escapedSlashes);
     if (typeof decoded !== 'string') return decoded;
-    return resolve(decoded) + query;
+    return resolve(decoded, mergeSlashes) + (q === -1 ? '' : parts.slice(q));
   };
+}
+
+/** True when `t` needs no work: origin-form, nothing to decode, resolve, merge or escape. */
+function isNormal(t: string): boolean {
+  if (t.charCodeAt(0) !== SLASH) return false;
+  let prev = 0;
+  const n = t.length;
+  for (let i = 0; i < n; i++) {
+    const c = t.charCodeAt(i);
+    if (c === QUESTION) return t.indexOf('#', i) === -1;
+    if (c >= 128 || RAW_OK[c] === 0) return false;
+    // A segment that starts with '.' may be a dot segment; '//' is an empty segment.
+    if (prev === SLASH && (c === SLASH || c === DOT)) return false;
+    prev = c;
+  }
+  return true;
+}
+
+/** Absolute-form to origin-form, fragment dropped: path and query, the path starting with '/'. */
+function originForm(target: string): string | PathProblem {
+  let rest = target;
+  if (rest.charCodeAt(0) !== SLASH) {
+    if (rest === '*') return PATH_PROBLEMS.asterisk;
+    const m = /^(https?):\/\/[^/?#]*/i.exec(rest);
+    if (m === null) return PATH_PROBLEMS.form;
+    rest = rest.slice(m[0].length);
+    if (rest.charCodeAt(0) !== SLASH) rest = `/${rest}`;
+  }
+  const hash = rest.indexOf('#');
+  return hash === -1 ? rest : rest.slice(0, hash);
+}
+
+/** Decodes and escapes one path (starts with '/'); the result's '/' are the only separators. */
+function decode(p: string, escapedSlashes: PathSettings['escapedSlashes']): string | PathProblem {
+  let out = '';
+  const n = p.length;
+  for (let i = 0; i < n; i++) {
+    const c = p.charCodeAt(i);
+    if (c === PERCENT) {
+      const hi = i + 2 < n ? hexValue(p.charCodeAt(i + 1)) : -1;
+      const lo = hi < 0 ? -1 : hexValue(p.charCodeAt(i + 2));
+      if (lo < 0) return PATH_PROBLEMS.malformedEscape;
+      const v = hi * 16 + lo;
+      i += 2;
+      if (v === 0) return PATH_PROBLEMS.nul;
+      if (v === SLASH || v === BACKSLASH) {
+        if (escapedSlashes === 'reject') return PATH_PROBLEMS.escapedSlash;
+        out += escapedSlashes === 'decode' ? '/' : escape(v);
+      } else out += v < 128 && UNRESERVED[v] === 1 ? String.fromCharCode(v) : escape(v);
+    } else if (c === BACKSLASH) {
+      if (escapedSlashes === 'reject') return PATH_PROBLEMS.escapedSlash;
+      out += escapedSlashes === 'decode' ? '/' : '%5C';
+    } else if (c < 128 && RAW_OK[c] === 1) {
+      out += p[i];
+    } else if (c === 0) {
+      return PATH_PROBLEMS.nul;
+    } else if (c < 0x100) {
+      out += escape(c);
+    } else {
+      // node hands the target over byte by byte (latin1): a wider character is not from the wire.
+      return PATH_PROBLEMS.character;
+    }
+  }
+  return out;
+}
+
+/** RFC 3986 §5.2.4 on a decoded path, with the slash rules; `p` starts with '/'. */
+function resolve(p: string, mergeSlashes: boolean): string {
+  const segments = p.split('/');
+  const out: string[] = [];
+  const last = segments.length - 1;
+  for (let i = 1; i <= last; i++) {
+    const s = segments[i] as string;
+    if (s === '.' || s === '..') {
+      if (s === '..') out.pop();
+      // `/a/.` is `/a/`, `/a/b/..` is `/a/`: a trailing dot segment leaves the slash.
+      if (i === last) out.push('');
+    } else if (s === '' && mergeSlashes && i !== last) {
+      continue;
+    } else out.push(s);
+  }
+  // A leading empty segment would make `//x/y`, which a WHATWG parser reads as host `x`.
+  while (out.length > 1 && out[0] === '') out.shift();
+  return `/${out.join('/')}`;
 }
 
 const routeNormalizer = createPathNormalizer({ mergeSlashes: false, escapedSlashes: 'keep' });

@@ -27,76 +27,88 @@ export interface ConfigWatch {
 }
 
 export function watchConfig(options: ConfigWatchOptions): ConfigWatch {
-  const { logger } = options;
-  let closed = false;
-  let running = false;
-  let again: string | undefined;
-  let debounceTimer: ReturnType<typeof setTimeout> | undefined;
-  let watcher: FSWatcher | undefined;
-  let rearmTimer: ReturnType<typeof setTimeout> | undefined;
+  const w = new Watcher(options);
+  w.arm();
+  // A change between the first read and the watch being armed would otherwise wait for a poll.
+  if (options.watch) w.schedule('watch');
+  w.startPolling();
+  return { trigger: (reason) => w.run(reason), close: () => w.close() };
+}
 
-  const run = (trigger: string) => {
-    if (closed) return;
-    if (running) {
-      again = trigger;
+/** One reload at a time: a trigger while one runs is remembered (the last one) and run after it. */
+class Watcher {
+  private closed = false;
+  private running = false;
+  private again: string | undefined;
+  private debounceTimer: ReturnType<typeof setTimeout> | undefined;
+  private watcher: FSWatcher | undefined;
+  private rearmTimer: ReturnType<typeof setTimeout> | undefined;
+  private poll: ReturnType<typeof setInterval> | undefined;
+
+  constructor(private readonly options: ConfigWatchOptions) {}
+
+  run(trigger: string): void {
+    if (this.closed) return;
+    if (this.running) {
+      this.again = trigger;
       return;
     }
-    running = true;
-    options
+    this.running = true;
+    this.options
       .reload(trigger)
-      .catch((err: unknown) => logger.error('config reload failed', { error: String(err) }))
+      .catch((err: unknown) => this.options.logger.error('config reload failed', { error: String(err) }))
       .finally(() => {
-        running = false;
-        if (again !== undefined) {
-          const t = again;
-          again = undefined;
-          run(t);
-        }
+        this.running = false;
+        const next = this.again;
+        this.again = undefined;
+        if (next !== undefined) this.run(next);
       });
-  };
+  }
 
-  const schedule = (trigger: string) => {
-    if (closed) return;
-    if (debounceTimer !== undefined) clearTimeout(debounceTimer);
-    debounceTimer = setTimeout(() => {
-      debounceTimer = undefined;
-      run(trigger);
-    }, options.debounce);
-  };
+  schedule(trigger: string): void {
+    if (this.closed) return;
+    if (this.debounceTimer !== undefined) clearTimeout(this.debounceTimer);
+    this.debounceTimer = setTimeout(() => {
+      this.debounceTimer = undefined;
+      this.run(trigger);
+    }, this.options.debounce);
+  }
 
-  const arm = () => {
-    if (closed || !options.watch) return;
+  /** Watches the file's directory (never the inode: the kubelet swaps `..data`). */
+  arm(): void {
+    const { options } = this;
+    if (this.closed || !options.watch) return;
     try {
-      watcher = watch(dirname(options.path), { persistent: false }, () => schedule('watch'));
-      watcher.on('error', (err) => {
+      this.watcher = watch(dirname(options.path), { persistent: false }, () => this.schedule('watch'));
+      this.watcher.on('error', (err) => {
         // The directory itself went away or the watch broke: fall back to polling, try again later.
-        logger.warn('config watch lost', { path: options.path, error: String(err) });
-        watcher?.close();
-        watcher = undefined;
-        rearmTimer = setTimeout(arm, 1000);
-        rearmTimer.unref?.();
+        options.logger.warn('config watch lost', { path: options.path, error: String(err) });
+        this.watcher?.close();
+        this.watcher = undefined;
+        this.rearmLater();
       });
     } catch (err) {
-      logger.warn('config watch unavailable', { path: options.path, error: String(err) });
-      rearmTimer = setTimeout(arm, 1000);
-      rearmTimer.unref?.();
+      options.logger.warn('config watch unavailable', { path: options.path, error: String(err) });
+      this.rearmLater();
     }
-  };
-  arm();
-  // A change between the first read and the watch being armed would otherwise wait for a poll.
-  if (options.watch) schedule('watch');
+  }
 
-  const poll = options.pollInterval > 0 ? setInterval(() => run('poll'), options.pollInterval) : undefined;
-  poll?.unref?.();
+  private rearmLater(): void {
+    this.rearmTimer = setTimeout(() => this.arm(), 1000);
+    this.rearmTimer.unref?.();
+  }
 
-  return {
-    trigger: (reason) => run(reason),
-    close: () => {
-      closed = true;
-      watcher?.close();
-      if (poll !== undefined) clearInterval(poll);
-      if (debounceTimer !== undefined) clearTimeout(debounceTimer);
-      if (rearmTimer !== undefined) clearTimeout(rearmTimer);
-    },
-  };
+  startPolling(): void {
+    if (this.options.pollInterval <= 0) return;
+    this.poll = setInterval(() => this.run('poll'), this.options.pollInterval);
+    this.poll.unref?.();
+  }
+
+  close(): void {
+    this.closed = true;
+    this.watcher?.close();
+    if (this.poll !== undefined) clearInterval(this.poll);
+    if (this.debounceTimer !== undefined) clearTimeout(this.debounceTimer);
+    if (this.rearmTimer !== undefined) clearTimeout(this.rearmTimer);
+  }
 }

@@ -192,6 +192,31 @@ function intEnv(env: Env, name: string, dflt: number): number {
   return Number.isInteger(n) && n > 0 ? n : dflt;
 }
 
+/** The batch span processor over the configured OTLP trace exporter, counting what it drops. */
+async function spanProcessor(env: Env, onDropped: TelemetrySdkOptions['onDropped']): Promise<tracing.SpanProcessor> {
+  return new CountingBatchSpanProcessor(
+    await traceExporter(env),
+    {
+      maxQueueSize: intEnv(env, 'OTEL_BSP_MAX_QUEUE_SIZE', 2048),
+      maxExportBatchSize: intEnv(env, 'OTEL_BSP_MAX_EXPORT_BATCH_SIZE', 512),
+      scheduledDelayMillis: intEnv(env, 'OTEL_BSP_SCHEDULE_DELAY', 1000),
+      exportTimeoutMillis: intEnv(env, 'OTEL_BSP_EXPORT_TIMEOUT', 10_000),
+    },
+    onDropped,
+  );
+}
+
+/** OTLP metrics when asked for by name, or when an OTLP endpoint is set and OTEL_METRICS_EXPORTER is not. */
+async function otlpMetricReader(env: Env): Promise<sdkMetrics.IMetricReader | undefined> {
+  const metricExporters = list(env.OTEL_METRICS_EXPORTER);
+  const otlpEndpoint = env.OTEL_EXPORTER_OTLP_ENDPOINT ?? env.OTEL_EXPORTER_OTLP_METRICS_ENDPOINT;
+  if (!metricExporters.includes('otlp') && !(metricExporters.length === 0 && otlpEndpoint !== undefined)) return undefined;
+  return new sdkMetrics.PeriodicExportingMetricReader({
+    exporter: await metricExporter(env),
+    exportIntervalMillis: intEnv(env, 'OTEL_METRIC_EXPORT_INTERVAL', 60_000),
+  });
+}
+
 export async function startTelemetrySdk(options: TelemetrySdkOptions): Promise<TelemetrySdk> {
   const { env, logger } = options;
   if ((env.OTEL_SDK_DISABLED ?? '').trim().toLowerCase() === 'true') {
@@ -199,38 +224,12 @@ export async function startTelemetrySdk(options: TelemetrySdkOptions): Promise<T
     return { tracing: false, metricsText: async () => undefined, shutdown: async () => {} };
   }
 
-  const traceExporters = list(env.OTEL_TRACES_EXPORTER ?? 'otlp');
-  const tracingOn = traceExporters.includes('otlp');
-  const spanProcessors: tracing.SpanProcessor[] = [];
-  if (tracingOn) {
-    spanProcessors.push(
-      new CountingBatchSpanProcessor(
-        await traceExporter(env),
-        {
-          maxQueueSize: intEnv(env, 'OTEL_BSP_MAX_QUEUE_SIZE', 2048),
-          maxExportBatchSize: intEnv(env, 'OTEL_BSP_MAX_EXPORT_BATCH_SIZE', 512),
-          scheduledDelayMillis: intEnv(env, 'OTEL_BSP_SCHEDULE_DELAY', 1000),
-          exportTimeoutMillis: intEnv(env, 'OTEL_BSP_EXPORT_TIMEOUT', 10_000),
-        },
-        options.onDropped,
-      ),
-    );
-  }
-
-  // Prometheus text on the admin port always; OTLP metrics when asked for by name, or when an
-  // OTLP endpoint is configured and OTEL_METRICS_EXPORTER is unset.
+  const tracingOn = list(env.OTEL_TRACES_EXPORTER ?? 'otlp').includes('otlp');
+  const spanProcessors = tracingOn ? [await spanProcessor(env, options.onDropped)] : [];
+  // Prometheus text on the admin port always; OTLP metrics when asked for (otlpMetricReader).
   const prometheus = new PrometheusExporter({ preventServerStart: true });
-  const metricReaders: sdkMetrics.IMetricReader[] = [prometheus];
-  const metricExporters = list(env.OTEL_METRICS_EXPORTER);
-  const otlpEndpoint = env.OTEL_EXPORTER_OTLP_ENDPOINT ?? env.OTEL_EXPORTER_OTLP_METRICS_ENDPOINT;
-  if (metricExporters.includes('otlp') || (metricExporters.length === 0 && otlpEndpoint !== undefined)) {
-    metricReaders.push(
-      new sdkMetrics.PeriodicExportingMetricReader({
-        exporter: await metricExporter(env),
-        exportIntervalMillis: intEnv(env, 'OTEL_METRIC_EXPORT_INTERVAL', 60_000),
-      }),
-    );
-  }
+  const otlpMetrics = await otlpMetricReader(env);
+  const metricReaders: sdkMetrics.IMetricReader[] = otlpMetrics === undefined ? [prometheus] : [prometheus, otlpMetrics];
 
   const sdk = new NodeSDK({
     serviceName: env.OTEL_SERVICE_NAME ?? 'portcullis',
