@@ -8,7 +8,8 @@ import type { Config } from './core/config-schema.ts';
 import type { LoadedConfig } from './core/config-load.ts';
 import { Admission } from './core/admission.ts';
 import { ClientIdentity } from './core/client-key.ts';
-import { buildRejectResponses, statusText } from './core/reject-response.ts';
+import { buildRejectResponses } from './core/reject-response.ts';
+import { bareMessage, parseErrorStatus } from './core/wire.ts';
 import { DecisionTotals, TunnelTotals } from './core/totals.ts';
 import { summarizeLimiters } from './core/limiter-summary.ts';
 import { SampledLog, type Logger } from './core/log.ts';
@@ -120,9 +121,9 @@ export async function startSidecar(options: SidecarOptions): Promise<Sidecar> {
       socket.destroy();
       return;
     }
-    const status = err.code === 'HPE_HEADER_OVERFLOW' ? 431 : err.code === 'ERR_HTTP_REQUEST_TIMEOUT' ? 408 : 400;
+    const status = parseErrorStatus(err.code);
     rejectLog.note('bad request', String(status), { status, code: err.code, error: err.message });
-    socket.end(`HTTP/1.1 ${status} ${statusText(status)}\r\nconnection: close\r\ncontent-length: 0\r\n\r\n`);
+    socket.end(bareMessage(status));
   });
   const upgrades = new Upgrades({
     admission,

@@ -11,7 +11,7 @@
  * eviction no longer see the socket. So it is answered and dismissed through the socket cap,
  * which closes it after a short linger even if the client keeps its side open.
  */
-import { Buffer } from 'node:buffer';
+import type { Buffer } from 'node:buffer';
 import type { IncomingMessage } from 'node:http';
 import type { Duplex } from 'node:stream';
 import type { Socket } from 'node:net';
@@ -25,7 +25,7 @@ import type { RejectResponse } from '../core/reject-response.ts';
 import type { PathNormalizer } from '../core/path-normalize.ts';
 import { checkTarget } from './request-target.ts';
 import type { ClientIdentity } from '../core/client-key.ts';
-import { statusText } from '../core/reject-response.ts';
+import { jsonError, rawHead, rawMessage, statusText, type HeaderValues } from '../core/wire.ts';
 import { forwardRequestHeaders, forwardResponseHeaders } from './headers.ts';
 import { requestInfo, upstreamFailure } from './proxy.ts';
 import { finish, type Telemetry } from '../telemetry/telemetry.ts';
@@ -53,30 +53,9 @@ export interface UpgradeOptions {
 /** Longest delay setTimeout takes as given (a longer one fires at once). */
 const MAX_TIMER_MS = 2 ** 31 - 1;
 
-type HeaderValues = Record<string, string | string[] | undefined>;
-
-function rawResponse(status: number, headers: Record<string, string>, body = ''): string {
-  let out = `HTTP/1.1 ${status} ${statusText(status)}\r\nconnection: close\r\n`;
-  for (const k in headers) if (k !== 'connection') out += `${k}: ${headers[k]}\r\n`;
-  if (!('content-length' in headers)) out += `content-length: ${Buffer.byteLength(body)}\r\n`;
-  return `${out}\r\n${body}`;
-}
-
-/** A response head with the app's headers as undici parsed them (lower-case names). */
-function rawHead(status: number, reason: string, headers: HeaderValues, close: boolean): string {
-  let out = `HTTP/1.1 ${status} ${reason}\r\n`;
-  if (close) out += 'connection: close\r\n';
-  for (const k in headers) {
-    const v = headers[k];
-    if (v === undefined || (close && k === 'connection')) continue;
-    for (const one of Array.isArray(v) ? v : [v]) out += `${k}: ${one}\r\n`;
-  }
-  return `${out}\r\n`;
-}
-
 /** Our own error answer to a handshake, like the data path's: JSON body, `x-portcullis-error`. */
 function errorResponse(status: number, error: string): string {
-  return rawResponse(status, { 'content-type': 'application/json', 'x-portcullis-error': error }, `{"error":"${error}"}`);
+  return rawMessage(jsonError(status, error));
 }
 
 /**
@@ -134,7 +113,7 @@ export class Upgrades {
     const target = checkTarget(req, o.paths());
     if (typeof target !== 'string') {
       if (target.error !== undefined) o.rejectLog.note('bad request', target.error, { status: target.status, error: target.error, upgrade: true });
-      return o.dismiss(socket, rawResponse(target.status, target.headers, target.body));
+      return o.dismiss(socket, rawMessage(target));
     }
     const info = requestInfo(req, target, o.identity);
     const client = info.client;
@@ -155,7 +134,7 @@ export class Upgrades {
       o.totals.reject(reason);
       o.tunnels.refused++;
       o.rejectLog.reject(reason, { limiter: d?.limiter, route: d?.route, client, upgrade: true });
-      o.dismiss(socket, rawResponse(r.status, r.headers, r.body));
+      o.dismiss(socket, rawMessage(r));
     };
     if (o.closing()) return refuse('draining', undefined);
     const outcome = o.admission.admit(info);
