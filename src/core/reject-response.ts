@@ -7,6 +7,7 @@ import type { Reason } from './admission.ts';
 import { REASONS } from './totals.ts';
 import { retryAfterSeconds } from './units.ts';
 import { byteLength, rawMessage } from './wire.ts';
+import type { Configurable } from './running-config.ts';
 
 export interface RejectResponse {
   status: number;
@@ -48,4 +49,21 @@ export function buildRejectResponses(reject: Config['reject']): Readonly<Record<
     out[reason] = Object.freeze({ status, headers: Object.freeze(headers), body: reject.body, raw });
   }
   return Object.freeze(out);
+}
+
+/** The rejects in force: rebuilt once per applied config, read by every adapter and the socket gate. */
+export class RejectCatalogue implements Configurable {
+  private responses: Readonly<Record<Reason, RejectResponse>>;
+
+  constructor(reject: Config['reject']) {
+    this.responses = buildRejectResponses(reject);
+  }
+
+  apply(config: Config): void {
+    this.responses = buildRejectResponses(config.reject);
+  }
+
+  of(reason: Reason): RejectResponse {
+    return this.responses[reason];
+  }
 }

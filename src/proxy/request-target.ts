@@ -7,7 +7,9 @@
  * a permit, or count as an upstream fault.
  */
 import type { IncomingMessage } from 'node:http';
-import { PATH_PROBLEMS, isPathProblem, type PathNormalizer } from '../core/path-normalize.ts';
+import { PATH_PROBLEMS, createPathNormalizer, isPathProblem, type PathNormalizer } from '../core/path-normalize.ts';
+import type { Config } from '../core/config-schema.ts';
+import type { Configurable } from '../core/running-config.ts';
 import { SERVER_OPTIONS, jsonError, type Answer } from '../core/wire.ts';
 
 /** A response portcullis writes itself, before admission. */
@@ -42,4 +44,21 @@ export function checkTarget(req: IncomingMessage, normalize: PathNormalizer): st
   if (url === '*' && req.method === 'OPTIONS') return OPTIONS_ANSWER;
   const target = normalize(url);
   return isPathProblem(target) ? (BAD_PATH.get(target) as OwnAnswer) : target;
+}
+
+/** `checkTarget` under the path rules in force (config `paths`), rebuilt once per applied config. */
+export class RequestTargets implements Configurable {
+  private normalize: PathNormalizer;
+
+  constructor(paths: Config['paths']) {
+    this.normalize = createPathNormalizer(paths);
+  }
+
+  apply(config: Config): void {
+    this.normalize = createPathNormalizer(config.paths);
+  }
+
+  check(req: IncomingMessage): string | OwnAnswer {
+    return checkTarget(req, this.normalize);
+  }
 }

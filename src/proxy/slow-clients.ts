@@ -24,6 +24,7 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Socket } from 'node:net';
 import type { Config } from '../core/config-schema.ts';
+import type { Configurable } from '../core/running-config.ts';
 import { DataRateMeter, type DataRateLimits } from '../core/data-rate.ts';
 import type { SampledLog } from '../core/log.ts';
 import { normalizeAddress } from './headers.ts';
@@ -57,7 +58,7 @@ export function tickInterval(s: SlowClientSettings): number {
 const bodyLimits = (s: SlowClientSettings): DataRateLimits => ({ timeout: s.bodyTimeout, bytesPerSecond: s.bodyMinRate.bytesPerSecond, grace: s.bodyMinRate.grace });
 const sendLimits = (s: SlowClientSettings): DataRateLimits => ({ timeout: s.sendTimeout, bytesPerSecond: s.sendMinRate.bytesPerSecond, grace: s.sendMinRate.grace });
 
-export class SlowClients {
+export class SlowClients implements Configurable {
   /** Cuts since start, by cause (for /stats and portcullis_client_cuts_total). */
   readonly cuts: Record<CutCause, number> = { body_timeout: 0, body_min_rate: 0, send_timeout: 0, send_min_rate: 0 };
   /** The limits in force, read by every watch at each tick. */
@@ -75,7 +76,8 @@ export class SlowClients {
   }
 
   /** Live reload: watched exchanges are judged by the new limits from the next tick on. */
-  update(s: SlowClientSettings): void {
+  apply(config: Config): void {
+    const s = config.connections;
     this.body = bodyLimits(s);
     this.send = sendLimits(s);
     const interval = tickInterval(s);
