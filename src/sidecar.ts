@@ -3,6 +3,7 @@
  * the data path and its two adapters (HTTP/1.1, upgrades) behind the socket gate, the stats
  * snapshot, the admin API. Nothing here answers a request; drain is the one thing it owns.
  */
+import type http from 'node:http';
 import type net from 'node:net';
 import type { LoadedConfig } from './core/config-load.ts';
 import { Admission } from './core/admission.ts';
@@ -142,21 +143,13 @@ async function drainParts(p: Parts, logger: Logger): Promise<number> {
 
 /**
  * Refuses new requests, stops accepting, and waits for the data path to go idle, at most
- * `timeout` ms; then closes every connection. Returns how many exchanges were cut.
+ * `timeout` ms, closing keep-alive sockets as they go idle; then closes every connection.
+ * Returns how many exchanges were cut.
  */
-async function drainDataPath(server: net.Server & { closeIdleConnections(): void; closeAllConnections(): void }, path: DataPath, timeout: number): Promise<number> {
-  path.closing = true;
-  // Stop accepting; the callback would wait for every connection, which the wait below handles.
+async function drainDataPath(server: http.Server, path: DataPath, timeout: number): Promise<number> {
+  // Stop accepting; the callback would wait for every connection, which the drain handles.
   server.close();
-  // Idle keep-alive sockets go now; busy ones close after their response (it says connection: close).
-  server.closeIdleConnections();
-  let timer: ReturnType<typeof setTimeout> | undefined;
-  const timedOut = new Promise<void>((resolve) => {
-    timer = setTimeout(resolve, timeout);
-  });
-  await Promise.race([path.idle(), timedOut]);
-  clearTimeout(timer);
-  const cut = path.active;
+  const cut = await path.drain(timeout, () => server.closeIdleConnections());
   server.closeAllConnections();
   return cut;
 }

@@ -128,6 +128,9 @@ export class DataPath {
   /** Once set, new requests are refused with `draining` and every response closes its connection. */
   closing = false;
   private idleWaiters: Array<() => void> = [];
+  /** While draining: closes connections gone idle, run (coalesced) after exchanges end. */
+  private sweep: (() => void) | undefined;
+  private sweepScheduled = false;
 
   constructor(private readonly options: DataPathOptions) {}
 
@@ -150,8 +153,36 @@ export class DataPath {
     return new Promise((resolve) => this.idleWaiters.push(resolve));
   }
 
+  /**
+   * Drain: refuse new exchanges, run `sweep` (close idle connections) now and after exchanges end,
+   * and wait until none is active, at most `timeout` ms. Returns how many are still active.
+   */
+  async drain(timeout: number, sweep: () => void): Promise<number> {
+    this.closing = true;
+    this.sweep = sweep;
+    sweep();
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    const timedOut = new Promise<void>((resolve) => {
+      timer = setTimeout(resolve, timeout);
+    });
+    await Promise.race([this.idle(), timedOut]);
+    clearTimeout(timer);
+    this.sweep = undefined;
+    return this.active;
+  }
+
+  private readonly runSweep = (): void => {
+    this.sweepScheduled = false;
+    this.sweep?.();
+  };
+
   /** Called by an exchange's end (once). */
   untrack(): void {
+    // Its connection goes idle once node is done with the response: closed on the next turn.
+    if (this.sweep !== undefined && !this.sweepScheduled) {
+      this.sweepScheduled = true;
+      setImmediate(this.runSweep);
+    }
     if (--this.active === 0 && this.idleWaiters.length > 0) {
       const waiters = this.idleWaiters;
       this.idleWaiters = [];
