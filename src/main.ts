@@ -7,10 +7,10 @@ import { readFile } from 'node:fs/promises';
 import { parseCommandLine } from './cli/args.ts';
 import { checkCommand, schemaCommand } from './cli/config-commands.ts';
 import { loadConfig, type LoadedConfig } from './core/config-load.ts';
-import { resolveSettings } from './core/config-overrides.ts';
+import { resolveSettings, type ConfigOverrides } from './core/config-overrides.ts';
 import { ConfigError, PortcullisError } from './core/errors.ts';
 import { jsonLogger, type Logger } from './core/log.ts';
-import { startSidecar } from './sidecar.ts';
+import { startSidecar, type Sidecar } from './sidecar.ts';
 import { startReloader } from './reload.ts';
 import { runInject } from './inject/command.ts';
 import { startTelemetrySdk } from './telemetry/sdk.ts';
@@ -47,22 +47,13 @@ async function main(): Promise<number> {
   }
 }
 
-async function run(cmd: { config?: string; upstream?: string; port?: string; adminPort?: string }): Promise<number> {
+type RunCommand = { config?: string; upstream?: string; port?: string; adminPort?: string };
+
+async function run(cmd: RunCommand): Promise<number> {
   const logger = jsonLogger({ write: writeStdout });
   const { configPath: source, overrides } = resolveSettings(cmd, environment());
-
-  let loaded: LoadedConfig;
-  try {
-    const text = source === undefined ? undefined : await readConfigFile(source);
-    loaded = loadConfig(text, source ?? 'defaults', overrides);
-  } catch (err) {
-    if (err instanceof ConfigError) {
-      logger.error('config invalid', { source: err.source, problems: err.problems });
-      writeStderr(`${err.message}\n`);
-      return 1;
-    }
-    throw err;
-  }
+  const loaded = await loadStartupConfig(source, overrides, logger);
+  if (loaded === undefined) return 1;
 
   // The SDK calls back into the sidecar's telemetry, which exists once the sidecar does.
   let telemetry: Telemetry | undefined;
@@ -79,15 +70,31 @@ async function run(cmd: { config?: string; upstream?: string; port?: string; adm
   // exchange's permit is tied to its socket, so the harm stays with the one that threw).
   onUncaught((err) => sidecar.uncaught(err));
   // Watching starts before the started line: a change made right after it must not wait for a poll.
-  const watch =
-    source === undefined
-      ? undefined
-      : startReloader({ source, overrides, running: loaded, sidecar, logger, onResult: (r) => telemetry?.countReload(r) });
+  const watch = source === undefined ? undefined : startReloader({ source, overrides, running: sidecar.running, logger });
   onSignals(['SIGHUP'], () => {
     if (watch) watch.trigger('SIGHUP');
     else logger.warn('SIGHUP ignored: no config file');
   });
+  logStarted(logger, loaded, sidecar);
+  return untilStopped({ logger, sidecar, sdk, stopWatching: () => watch?.close() });
+}
 
+/** The config at startup; undefined (after saying why) when it is invalid. */
+async function loadStartupConfig(source: string | undefined, overrides: ConfigOverrides, logger: Logger): Promise<LoadedConfig | undefined> {
+  try {
+    const text = source === undefined ? undefined : await readConfigFile(source);
+    return loadConfig(text, source ?? 'defaults', overrides);
+  } catch (err) {
+    if (err instanceof ConfigError) {
+      logger.error('config invalid', { source: err.source, problems: err.problems });
+      writeStderr(`${err.message}\n`);
+      return undefined;
+    }
+    throw err;
+  }
+}
+
+function logStarted(logger: Logger, loaded: LoadedConfig, sidecar: Sidecar): void {
   const c = loaded.config;
   logger.info('portcullis started', {
     version: VERSION,
@@ -103,7 +110,11 @@ async function run(cmd: { config?: string; upstream?: string; port?: string; adm
     routes: c.routes.map((r) => r.name),
     dryRun: c.dryRun,
   });
+}
 
+/** Resolves with the exit code once SIGTERM or SIGINT has drained the sidecar (a second signal exits at once). */
+function untilStopped(o: { logger: Logger; sidecar: Sidecar; sdk: { shutdown(): Promise<void> }; stopWatching: () => void }): Promise<number> {
+  const { logger } = o;
   return new Promise<number>((resolve) => {
     let stopping = false;
     onSignals(['SIGTERM', 'SIGINT'], (signal) => {
@@ -113,24 +124,24 @@ async function run(cmd: { config?: string; upstream?: string; port?: string; adm
         return;
       }
       stopping = true;
-      watch?.close();
+      o.stopWatching();
       logger.info('shutdown requested', { signal });
-      sidecar
+      o.sidecar
         .drain()
         .then(async ({ cut }) => {
-          await flushTelemetry(sdk, logger);
+          await flushTelemetry(o.sdk, logger);
           return cut;
         })
         .then(
-        (cut) => {
-          logger.info('portcullis stopped', { signal, cut });
-          resolve(0);
-        },
-        (err: unknown) => {
-          logger.error('drain failed', { error: String(err) });
-          resolve(1);
-        },
-      );
+          (cut) => {
+            logger.info('portcullis stopped', { signal, cut });
+            resolve(0);
+          },
+          (err: unknown) => {
+            logger.error('drain failed', { error: String(err) });
+            resolve(1);
+          },
+        );
     });
   });
 }

@@ -3,13 +3,16 @@
  * here (routing, JSON, a handful of requests a second); it stays out of the data path.
  */
 import { Hono } from 'hono';
+import type { ConfigView } from '../core/running-config.ts';
+import type { StatsSnapshot } from '../core/stats.ts';
 
 export interface AdminState {
   /** Config loaded and the listener up. */
   ready(): boolean;
   draining(): boolean;
-  stats(): unknown;
-  config(): unknown;
+  /** The one stats snapshot (src/core/stats.ts), served as is. */
+  stats(): StatsSnapshot;
+  config(): ConfigView;
   /** Prometheus text, once metrics exist (issue 4 of the roadmap); undefined -> 404. */
   metrics?(): Promise<string | undefined>;
 }
@@ -22,8 +25,8 @@ export function createAdminApp(state: AdminState): Hono {
     if (!state.ready()) return c.json({ status: 'starting' }, 503);
     return c.json({ status: 'ready' });
   });
-  app.get('/stats', (c) => c.json(state.stats() as object));
-  app.get('/config', (c) => c.json(state.config() as object));
+  app.get('/stats', (c) => c.json(state.stats()));
+  app.get('/config', (c) => c.json(state.config()));
   app.get('/metrics', async (c) => {
     const text = await state.metrics?.();
     if (text === undefined) return c.text('metrics are not enabled\n', 404);

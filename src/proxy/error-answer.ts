@@ -1,25 +1,24 @@
 /**
  * The data path's own answers when a request cannot be served as the app meant: a small JSON
- * error with `x-portcullis-error`, or a cut once the app's head is on the wire. Never throws: it
- * is what a failure is answered with, so it must not be one.
+ * error (src/core/wire.ts) with `x-portcullis-error`, or a cut once the app's head is on the wire.
+ * Never throws: it is what a failure is answered with, so it must not be one.
  */
 import type { ServerResponse } from 'node:http';
-import { statusText } from '../core/reject-response.ts';
+import { jsonError, statusText, type Answer } from '../core/wire.ts';
 
 /** Answers `status` with `{"error": error}` and closes the connection; cuts the response if its head was sent. */
 export function answerError(res: ServerResponse, status: number, error: string): void {
+  answerOwn(res, jsonError(status, error, { close: true }));
+}
+
+/** Writes one of our own answers if the head is still ours to write; otherwise cuts the response. */
+export function answerOwn(res: ServerResponse, a: Answer): void {
   try {
     if (!res.headersSent && !res.destroyed) {
       // A head that failed to write may have left headers (or a reason phrase) node refuses.
       for (const name of res.getHeaderNames()) res.removeHeader(name);
-      const body = `{"error":"${error}"}`;
-      res.writeHead(status, statusText(status), {
-        connection: 'close',
-        'content-type': 'application/json',
-        'content-length': String(body.length),
-        'x-portcullis-error': error,
-      });
-      res.end(body);
+      res.writeHead(a.status, statusText(a.status), a.headers);
+      res.end(a.body);
       return;
     }
   } catch {

@@ -16,6 +16,11 @@ const unattached = new WeakMap<Socket, Set<() => void>>();
 
 /** Calls `ended` once, on the first of: the response closed, or its socket closed. */
 export function onExchangeEnd(res: ServerResponse, socket: Socket, ended: () => void): void {
+  // Attached: the response's own 'close' follows the socket's; one listener, no closure of ours.
+  if (res.socket != null) {
+    res.once('close', ended);
+    return;
+  }
   let fired = false;
   let waiting: Set<() => void> | undefined;
   const end = (): void => {
@@ -25,8 +30,6 @@ export function onExchangeEnd(res: ServerResponse, socket: Socket, ended: () => 
     ended();
   };
   res.once('close', end);
-  // Attached: the response's own 'close' follows the socket's.
-  if (res.socket != null) return;
   // A socket already closed emits nothing more: end on the next turn, after the caller's setup.
   if ((socket as { closed?: boolean }).closed === true) {
     queueMicrotask(end);

@@ -7,13 +7,13 @@
  * a permit, or count as an upstream fault.
  */
 import type { IncomingMessage } from 'node:http';
-import { PATH_PROBLEMS, isPathProblem, type PathNormalizer } from '../core/path-normalize.ts';
+import { PATH_PROBLEMS, createPathNormalizer, isPathProblem, type PathNormalizer } from '../core/path-normalize.ts';
+import type { Config } from '../core/config-schema.ts';
+import type { Configurable } from '../core/running-config.ts';
+import { SERVER_OPTIONS, jsonError, type Answer } from '../core/wire.ts';
 
 /** A response portcullis writes itself, before admission. */
-export interface OwnAnswer {
-  readonly status: number;
-  readonly headers: Readonly<Record<string, string>>;
-  readonly body: string;
+export interface OwnAnswer extends Answer {
   /** The error code (`x-portcullis-error`), undefined for a 200. */
   readonly error: string | undefined;
   /** Whether the connection is closed after it. */
@@ -21,18 +21,11 @@ export interface OwnAnswer {
 }
 
 function badRequest(error: string, detail: string): OwnAnswer {
-  const body = JSON.stringify({ error, detail });
-  return Object.freeze({
-    status: 400,
-    headers: Object.freeze({ 'content-type': 'application/json', 'content-length': String(body.length), 'x-portcullis-error': error }),
-    body,
-    error,
-    close: true,
-  });
+  return Object.freeze({ ...jsonError(400, error, { detail }), error, close: true });
 }
 
 const BAD_HOST = badRequest('bad_host', 'more than one Host header');
-const SERVER_OPTIONS: OwnAnswer = Object.freeze({ status: 200, headers: Object.freeze({ 'content-length': '0' }), body: '', error: undefined, close: false });
+const OPTIONS_ANSWER: OwnAnswer = Object.freeze({ ...SERVER_OPTIONS, error: undefined, close: false });
 const BAD_PATH = new Map(Object.values(PATH_PROBLEMS).map((p) => [p, badRequest(p.problem, p.detail)]));
 
 function hostCount(raw: readonly string[]): number {
@@ -48,7 +41,24 @@ function hostCount(raw: readonly string[]): number {
 export function checkTarget(req: IncomingMessage, normalize: PathNormalizer): string | OwnAnswer {
   if (hostCount(req.rawHeaders) > 1) return BAD_HOST;
   const url = req.url ?? '/';
-  if (url === '*' && req.method === 'OPTIONS') return SERVER_OPTIONS;
+  if (url === '*' && req.method === 'OPTIONS') return OPTIONS_ANSWER;
   const target = normalize(url);
   return isPathProblem(target) ? (BAD_PATH.get(target) as OwnAnswer) : target;
+}
+
+/** `checkTarget` under the path rules in force (config `paths`), rebuilt once per applied config. */
+export class RequestTargets implements Configurable {
+  private normalize: PathNormalizer;
+
+  constructor(paths: Config['paths']) {
+    this.normalize = createPathNormalizer(paths);
+  }
+
+  apply(config: Config): void {
+    this.normalize = createPathNormalizer(config.paths);
+  }
+
+  check(req: IncomingMessage): string | OwnAnswer {
+    return checkTarget(req, this.normalize);
+  }
 }

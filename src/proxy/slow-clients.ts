@@ -24,9 +24,11 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Socket } from 'node:net';
 import type { Config } from '../core/config-schema.ts';
+import type { Configurable } from '../core/running-config.ts';
 import { DataRateMeter, type DataRateLimits } from '../core/data-rate.ts';
 import type { SampledLog } from '../core/log.ts';
 import { normalizeAddress } from './headers.ts';
+import { bodyTimeoutAnswer } from '../core/wire.ts';
 
 export const CUT_CAUSES = ['body_timeout', 'body_min_rate', 'send_timeout', 'send_min_rate'] as const;
 export type CutCause = (typeof CUT_CAUSES)[number];
@@ -56,9 +58,7 @@ export function tickInterval(s: SlowClientSettings): number {
 const bodyLimits = (s: SlowClientSettings): DataRateLimits => ({ timeout: s.bodyTimeout, bytesPerSecond: s.bodyMinRate.bytesPerSecond, grace: s.bodyMinRate.grace });
 const sendLimits = (s: SlowClientSettings): DataRateLimits => ({ timeout: s.sendTimeout, bytesPerSecond: s.sendMinRate.bytesPerSecond, grace: s.sendMinRate.grace });
 
-const BODY_408 = '{"error":"request_body_timeout"}';
-
-export class SlowClients {
+export class SlowClients implements Configurable {
   /** Cuts since start, by cause (for /stats and portcullis_client_cuts_total). */
   readonly cuts: Record<CutCause, number> = { body_timeout: 0, body_min_rate: 0, send_timeout: 0, send_min_rate: 0 };
   /** The limits in force, read by every watch at each tick. */
@@ -76,7 +76,8 @@ export class SlowClients {
   }
 
   /** Live reload: watched exchanges are judged by the new limits from the next tick on. */
-  update(s: SlowClientSettings): void {
+  apply(config: Config): void {
+    const s = config.connections;
     this.body = bodyLimits(s);
     this.send = sendLimits(s);
     const interval = tickInterval(s);
@@ -218,13 +219,9 @@ export class Watch {
     if (!res.headersSent && !res.destroyed) {
       // nginx and Kestrel answer a too slow body with 408; best effort, the socket goes right after.
       try {
-        res.writeHead(408, {
-          connection: 'close',
-          'content-type': 'application/json',
-          'content-length': String(BODY_408.length),
-          'x-portcullis-error': cause,
-        });
-        res.end(BODY_408);
+        const a = bodyTimeoutAnswer(cause);
+        res.writeHead(a.status, a.headers);
+        res.end(a.body);
       } catch {
         /* the socket is going anyway */
       }

@@ -9,23 +9,24 @@
  * `connections.evictIdle`, the longest-idle one is closed to make room for the new socket, the
  * way nginx reuses connections, so a flood of idle sockets cannot lock real clients out. Only when
  * every socket has a request in progress does `onLimit` apply. The request handler reports when a
- * request starts and ends on a socket (`arrive` / `leave`).
+ * request starts and ends on a socket (`begin` / `end`).
  */
 import net from 'node:net';
 import type { Duplex } from 'node:stream';
 import type { Config } from '../core/config-schema.ts';
 import type { Reason } from '../core/admission.ts';
-import type { RejectResponse } from '../core/reject-response.ts';
+import type { RejectCatalogue } from '../core/reject-response.ts';
 import type { ClientIdentity } from '../core/client-key.ts';
+import type { Configurable } from '../core/running-config.ts';
 
 export interface SocketGateOptions {
   connections: Config['connections'];
-  /** Precomputed socket-layer rejects. */
-  rejects: Readonly<Record<Reason, RejectResponse>>;
-  /** Called for each socket turned away. */
-  onReject: (reason: Reason, client: string) => void;
-  /** Called for each idle socket closed to make room for a new one. */
-  onEvict: (client: string) => void;
+  /** The rejects in force (their precomputed socket-layer answers). */
+  rejects: RejectCatalogue;
+  /** Called for each socket turned away, with the limit it hit and the sockets open. */
+  onReject: (reason: Reason, client: string, limit: number, open: number) => void;
+  /** Called for each idle socket closed to make room for a new one, with the cap. */
+  onEvict: (client: string, max: number) => void;
   /** Keys sockets by their address (IPv6 grouped by clientKey.ipv6Prefix), never by headers. */
   identity: ClientIdentity;
 }
@@ -39,9 +40,8 @@ interface Slot {
 /** How long a turned-away socket may stay: for its request to arrive and be answered, and read out so the client sees the answer, not a reset. */
 const LINGER_MS = 1000;
 
-export class SocketGate {
+export class SocketGate implements Configurable {
   private settings: Config['connections'];
-  private rejects: Readonly<Record<Reason, RejectResponse>>;
   private readonly perClient = new Map<string, number>();
   private readonly slots = new Map<net.Socket, Slot>();
   /** Accepted sockets with no request in progress, longest idle first (a Set keeps insertion order). */
@@ -57,7 +57,6 @@ export class SocketGate {
 
   constructor(private readonly options: SocketGateOptions) {
     this.settings = options.connections;
-    this.rejects = options.rejects;
   }
 
   /** Puts the gate in front of the server's own connection handling. */
@@ -71,25 +70,25 @@ export class SocketGate {
   }
 
   /**
-   * A request (or an Upgrade) starts on `socket`: it is busy until `leave`. Returns true when the
-   * socket was turned away: the request is not served, the socket gets the reject instead.
+   * A request (or an Upgrade) starts on `socket`: it is busy until `end`. Returns whether the
+   * request may be served: false when the socket was turned away (it gets the reject instead).
    */
-  arrive(socket: net.Socket): boolean {
+  begin(socket: net.Socket): boolean {
     const slot = this.slots.get(socket);
     if (slot !== undefined) {
       this.busy++;
       if (slot.busy++ === 0) this.idle.delete(socket);
-      return false;
+      return true;
     }
     if (this.turnedAway.has(socket)) {
       this.answer(socket);
-      return true;
+      return false;
     }
-    return false;
+    return true;
   }
 
   /** The response to a request on `socket` is done (or the client went away). */
-  leave(socket: net.Socket): void {
+  end(socket: net.Socket): void {
     const slot = this.slots.get(socket);
     if (slot === undefined || slot.busy === 0) return;
     this.busy--;
@@ -105,7 +104,7 @@ export class SocketGate {
     const reason = this.turnedAway.get(socket);
     if (reason === undefined) return;
     this.turnedAway.set(socket, undefined);
-    socket.end(this.rejects[reason].raw);
+    socket.end(this.options.rejects.of(reason).raw);
   }
 
   /**
@@ -120,9 +119,8 @@ export class SocketGate {
   }
 
   /** Live reload of the connections block; existing sockets stay, new limits apply to new sockets. */
-  update(connections: Config['connections'], rejects: Readonly<Record<Reason, RejectResponse>>): void {
-    this.settings = connections;
-    this.rejects = rejects;
+  apply(config: Config): void {
+    this.settings = config.connections;
   }
 
   /** Ends every socket still open (last step of a drain). */
@@ -140,7 +138,7 @@ export class SocketGate {
     if (reason !== undefined) {
       this.turnAway(socket, reason);
       this.rejected++;
-      this.options.onReject(reason, client);
+      this.options.onReject(reason, client, reason === 'connection_limit' ? max : perClient, this.open);
       return;
     }
     this.open++;
@@ -175,7 +173,7 @@ export class SocketGate {
       this.release(socket);
       socket.destroy();
       this.evicted++;
-      this.options.onEvict(client);
+      this.options.onEvict(client, this.settings.max);
       return true;
     }
     return false;

@@ -24,22 +24,15 @@ import {
 } from '@opentelemetry/api';
 import type { Config } from '../core/config-schema.ts';
 import type { Decision, Reason } from '../core/admission.ts';
-import type { LimiterSnapshot } from '../core/limiter.ts';
-import { summarizeLimiters } from '../core/limiter-summary.ts';
-import type { TunnelTotals } from '../core/totals.ts';
+import type { StatsSnapshot } from '../core/stats.ts';
+import type { Configurable, ReloadResult } from '../core/running-config.ts';
 import { TokenBucket } from '../core/token-bucket.ts';
 
 export const SCOPE = 'portcullis';
 
+/** What metrics observe at collection: the one stats snapshot (src/core/stats.ts). */
 export interface TelemetrySource {
-  connections(): number;
-  /** Idle sockets closed at the cap to make room, since start. */
-  evicted(): number;
-  limiters(): Iterable<LimiterSnapshot>;
-  /** Upgrade handshakes and tunnels (src/core/totals.ts TunnelTotals). */
-  tunnels(): Readonly<TunnelTotals>;
-  /** Slow clients cut since start, by cause (src/proxy/slow-clients.ts). */
-  cuts(): Readonly<Record<string, number>>;
+  snapshot(): StatsSnapshot;
 }
 
 export interface TelemetryOptions {
@@ -47,7 +40,6 @@ export interface TelemetryOptions {
   tracing: boolean;
   settings: Config['telemetry'];
   configVersion: string;
-  source: TelemetrySource;
 }
 
 /** What the data path needs to know about a request to describe it. */
@@ -73,7 +65,7 @@ const HEADER_GETTER = {
   keys: (carrier: Readonly<Record<string, string | string[] | undefined>>) => Object.keys(carrier),
 };
 
-export class Telemetry {
+export class Telemetry implements Configurable {
   readonly tracing: boolean;
   private readonly tracer: Tracer;
   private readonly queueWait: Histogram;
@@ -119,57 +111,60 @@ export class Telemetry {
       description: 'Throws while serving one request (answered 500 or cut) and uncaught errors, by where',
     });
 
-    const { source } = options;
-    meter
-      .createObservableCounter('portcullis_connections_evicted', { description: 'Idle client sockets closed at the socket cap to make room for new ones' })
-      .addCallback((r) => r.observe(source.evicted()));
-    meter
-      .createObservableGauge('portcullis_tunnels', { description: 'Open Upgrade (WebSocket) tunnels' })
-      .addCallback((r) => r.observe(source.tunnels().open));
-    meter
-      .createObservableCounter('portcullis_upgrades', {
-        description: 'Upgrade handshakes by outcome: tunnelled, not_allowed (token not in upgrade.allow), refused (a limit or draining), failed (the app did not switch)',
-      })
-      .addCallback((r) => {
-        const t = source.tunnels();
-        r.observe(t.opened, { outcome: 'tunnelled' });
-        r.observe(t.notAllowed, { outcome: 'not_allowed' });
-        r.observe(t.refused - t.notAllowed, { outcome: 'refused' });
-        r.observe(t.failed, { outcome: 'failed' });
-      });
-    meter
-      .createObservableCounter('portcullis_tunnels_idle_closed', { description: 'Tunnels closed after upgrade.idleTimeout without a byte either way' })
-      .addCallback((r) => r.observe(source.tunnels().idleClosed));
-    meter
-      .createObservableCounter('portcullis_client_cuts', {
-        description: 'Clients cut for slowness, by cause: body_timeout, body_min_rate, send_timeout, send_min_rate',
-      })
-      .addCallback((r) => {
-        for (const [cause, n] of Object.entries(source.cuts())) r.observe(n, { cause });
-      });
+  }
+
+  /**
+   * Registers the observable metrics, read from one stats snapshot per collection. Called once the
+   * sidecar is assembled (the snapshot reads the socket gate, which reports its rejects here).
+   */
+  observe(source: TelemetrySource): void {
+    const meter = metrics.getMeter(SCOPE);
+    const evicted = meter.createObservableCounter('portcullis_connections_evicted', { description: 'Idle client sockets closed at the socket cap to make room for new ones' });
+    const tunnels = meter.createObservableGauge('portcullis_tunnels', { description: 'Open Upgrade (WebSocket) tunnels' });
+    const upgrades = meter.createObservableCounter('portcullis_upgrades', {
+      description: 'Upgrade handshakes by outcome: tunnelled, not_allowed (token not in upgrade.allow), refused (a limit or draining), failed (the app did not switch)',
+    });
+    const idleClosed = meter.createObservableCounter('portcullis_tunnels_idle_closed', { description: 'Tunnels closed after upgrade.idleTimeout without a byte either way' });
+    const cuts = meter.createObservableCounter('portcullis_client_cuts', {
+      description: 'Clients cut for slowness, by cause: body_timeout, body_min_rate, send_timeout, send_min_rate',
+    });
     const connections = meter.createObservableGauge('portcullis_connections', { description: 'Open client sockets' });
     const inflight = meter.createObservableGauge('portcullis_inflight', { description: 'In-flight requests per limiter' });
     const limit = meter.createObservableGauge('portcullis_limit', { description: 'Max in-flight requests per limiter' });
     const queueDepth = meter.createObservableGauge('portcullis_queue_depth', { description: 'Queued requests per limiter' });
     meter.addBatchObservableCallback(
       (r) => {
-        r.observe(connections, source.connections());
-        for (const l of summarizeLimiters(source.limiters())) {
+        const s = source.snapshot();
+        r.observe(evicted, s.connections.evicted);
+        r.observe(tunnels, s.tunnels.open);
+        r.observe(upgrades, s.tunnels.opened, { outcome: 'tunnelled' });
+        r.observe(upgrades, s.tunnels.notAllowed, { outcome: 'not_allowed' });
+        r.observe(upgrades, s.tunnels.refused - s.tunnels.notAllowed, { outcome: 'refused' });
+        r.observe(upgrades, s.tunnels.failed, { outcome: 'failed' });
+        r.observe(idleClosed, s.tunnels.idleClosed);
+        for (const cause in s.cuts) r.observe(cuts, s.cuts[cause] as number, { cause });
+        r.observe(connections, s.connections.open);
+        for (const l of s.limiters) {
           const attrs = { limiter: l.name };
           r.observe(inflight, l.inflight, attrs);
           r.observe(limit, l.max, attrs);
           r.observe(queueDepth, l.queued, attrs);
         }
       },
-      [connections, inflight, limit, queueDepth],
+      [evicted, tunnels, upgrades, idleClosed, cuts, connections, inflight, limit, queueDepth],
     );
   }
 
-  update(settings: Config['telemetry'], configVersion: string): void {
-    this.settings = settings;
-    this.configVersion = configVersion;
-    this.rejectBudget.setRate(settings.rejectSpansPerSecond);
+  apply(config: Config, version: string): void {
+    this.settings = config.telemetry;
+    this.configVersion = version;
+    this.rejectBudget.setRate(config.telemetry.rejectSpansPerSecond);
   }
+
+  /** A reload listener: attempts counted by result (`unchanged` is not an attempt that did anything). */
+  readonly onReload = (r: ReloadResult): void => {
+    if (r.result !== 'unchanged') this.reloads.add(1, { result: r.result });
+  };
 
   /** For the sampler: rejects are recorded even when the sampler would drop the request. */
   alwaysSampleRejects(): boolean {
@@ -178,10 +173,6 @@ export class Telemetry {
 
   countDropped(n: number): void {
     this.spansDropped.add(n);
-  }
-
-  countReload(result: 'applied' | 'invalid' | 'restart_required'): void {
-    this.reloads.add(1, { result });
   }
 
   countInternalError(where: string): void {

@@ -2,7 +2,7 @@
  * Issue 10, "never crash on one request", the part no real app can trigger: a throw from the
  * request handler itself (synchronously, and from a queued request's promise) is answered 500,
  * counted and logged, and the server keeps serving. The throw is injected through the Admission
- * the proxy is given (no hook in the product); in-process, so an escaped throw would fail the
+ * the data path is given (no hook in the product); in-process, so an escaped throw would fail the
  * test as an uncaught error. The real trigger (an app answer node's writeHead refuses) is
  * test/e2e/hostile-release.e2e.test.ts, on Node and Deno.
  */
@@ -13,11 +13,13 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { Admission, type Decision, type PendingDecision, type RequestInfo } from '../../src/core/admission.ts';
 import { configSchema } from '../../src/core/config-schema.ts';
 import { SampledLog, type Fields, type Logger } from '../../src/core/log.ts';
-import { buildRejectResponses } from '../../src/core/reject-response.ts';
+import { RejectCatalogue } from '../../src/core/reject-response.ts';
 import { DecisionTotals } from '../../src/core/totals.ts';
-import { createPathNormalizer } from '../../src/core/path-normalize.ts';
 import { ClientIdentity } from '../../src/core/client-key.ts';
-import { Proxy } from '../../src/proxy/proxy.ts';
+import { DataPath } from '../../src/proxy/data-path.ts';
+import { Http1 } from '../../src/proxy/http1.ts';
+import { RequestTargets } from '../../src/proxy/request-target.ts';
+import { SlowClients } from '../../src/proxy/slow-clients.ts';
 import { Telemetry } from '../../src/telemetry/telemetry.ts';
 import { cleanup, onCleanup } from '../helpers/sidecar.ts';
 import { startUpstream } from '../helpers/upstream.ts';
@@ -36,7 +38,6 @@ class FaultyAdmission extends Admission {
 async function start() {
   const up = await startUpstream();
   const config = configSchema.parse({ upstream: { url: up.url } });
-  const normalize = createPathNormalizer(config.paths);
   const lines: Array<{ level: string; msg: string; fields: Fields | undefined }> = [];
   const logger: Logger = {
     debug: () => {},
@@ -48,28 +49,30 @@ async function start() {
   const pool = new Pool(up.url, { connections: 4 });
   onCleanup(() => pool.destroy());
   const busy = new Map<Socket, number>();
-  const proxy = new Proxy({
+  const rejectLog = new SampledLog(logger, 0);
+  const proxy = new DataPath({
     admission: new FaultyAdmission(config),
-    pool,
     totals,
-    rejectLog: new SampledLog(logger, 0),
-    logger,
-    rejects: buildRejectResponses(config.reject),
-    paths: () => normalize,
-    identity: new ClientIdentity(config.clientKey),
-    telemetry: new Telemetry({
-      tracing: false,
-      settings: config.telemetry,
-      configVersion: 'test',
-      source: { connections: () => 0, evicted: () => 0, limiters: () => [] },
-    }),
-    arrive: (s) => {
-      busy.set(s, (busy.get(s) ?? 0) + 1);
-      return false;
-    },
-    leave: (s) => void busy.set(s, (busy.get(s) ?? 0) - 1),
+    rejectLog,
+    rejects: new RejectCatalogue(config.reject),
+    telemetry: new Telemetry({ tracing: false, settings: config.telemetry, configVersion: 'test' }),
   });
-  const server = http.createServer(proxy.handle);
+  const http1 = new Http1({
+    path: proxy,
+    pool,
+    rejectLog,
+    targets: new RequestTargets(config.paths),
+    identity: new ClientIdentity(config.clientKey),
+    slowClients: new SlowClients({ settings: config.connections, log: rejectLog }),
+    slots: {
+      begin: (s) => {
+        busy.set(s, (busy.get(s) ?? 0) + 1);
+        return true;
+      },
+      end: (s) => void busy.set(s, (busy.get(s) ?? 0) - 1),
+    },
+  });
+  const server = http.createServer(http1.handle);
   await new Promise<void>((r) => server.listen(0, '127.0.0.1', () => r()));
   onCleanup(
     () =>
