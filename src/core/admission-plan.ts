@@ -152,8 +152,8 @@ export interface AdmissionPlan {
   /** Aligned with the matcher's indices. */
   readonly routes: readonly Plan[];
   readonly none: Plan;
-  readonly status: number;
-  readonly clientStatus: number;
+  /** What rejects are answered with (reject-response.ts rejectStatus picks the status). */
+  readonly reject: Config['reject'];
 }
 
 export function inflightLimits(name: string, c: Pick<InflightConfig, 'max' | 'queue'>): LimiterLimits {
@@ -200,8 +200,7 @@ export class LimiterSet {
       match,
       routes: routes.map((s) => (s.bypass ? bypassPlan(s, this.global) : this.plan(s, s.limiter))),
       none: this.plan(undefined, undefined),
-      status: config.reject.status,
-      clientStatus: config.reject.clientStatus,
+      reject: config.reject,
     };
   }
 

@@ -17,6 +17,7 @@ import type { AdmissionPlan, Plan } from './admission-plan.ts';
 import { dryRun, enforce } from './admission-policy.ts';
 import type { AdmissionCore, AdmissionPolicy } from './admission-policy.ts';
 import { newDecision } from './decision.ts';
+import { rejectStatus } from './reject-response.ts';
 import type { Decision, PendingDecision, Reason } from './decision.ts';
 import type { Limiter, LimiterSnapshot } from './limiter.ts';
 import type { RequestInfo } from './route-match.ts';
@@ -87,7 +88,7 @@ class AdmissionState implements AdmissionCore, WaiterOwner {
   }
 
   statusOf(reason: Reason): number {
-    return reason === 'client_inflight_limit' ? this.plan.clientStatus : this.plan.status;
+    return rejectStatus(this.plan.reject, reason);
   }
 
   wait(plan: Plan, key: string, l: Limiter): PendingDecision {

@@ -3,7 +3,7 @@
  * reject path costs no string building. Which status a reject gets is decided here only.
  */
 import type { Config } from './config-schema.ts';
-import type { Reason } from './admission.ts';
+import type { Reason } from './decision.ts';
 import { REASONS } from './totals.ts';
 import { retryAfterSeconds } from './units.ts';
 import { byteLength, rawMessage } from './wire.ts';

@@ -11,7 +11,6 @@
 import type { Span } from '@opentelemetry/api';
 import type { Admission, Decision, Grant, PendingDecision, Reason, RequestInfo } from '../core/admission.ts';
 import type { RejectCatalogue, RejectResponse } from '../core/reject-response.ts';
-import type { ReleaseOutcome } from '../core/release-outcome.ts';
 import type { DecisionTotals } from '../core/totals.ts';
 import type { SampledLog } from '../core/log.ts';
 import { finish, type SpanRequest, type Telemetry } from '../telemetry/telemetry.ts';
@@ -24,16 +23,6 @@ export interface InboundRequest extends RequestInfo, SpanRequest {
   /** The socket peer, and whether it is a trusted proxy. */
   readonly peer: string;
   readonly trustedPeer: boolean;
-}
-
-/**
- * Releases a permit with how its exchange ended.
- * TODO(issue 11): pass `outcome` on once Grant.release takes it (the limit algorithm seam); until
- * then it is computed and dropped here, the one place that changes.
- */
-export function releaseGrant(grant: Grant, outcome: ReleaseOutcome): void {
-  void outcome;
-  grant.release();
 }
 
 /**
@@ -94,7 +83,7 @@ export abstract class InboundExchange implements InboundRequest, ExchangeEnd {
     const g = this.grant;
     if (g !== undefined) {
       this.grant = undefined;
-      releaseGrant(g, releaseOutcome(this));
+      g.release(releaseOutcome(this));
     }
     const span = this.span;
     if (span !== undefined) {
@@ -248,7 +237,7 @@ export class DataPath {
     }
     // Gone while queued (pipelined responses never attached included): never forwarded.
     if (x.ended) {
-      if (d.grant !== undefined) releaseGrant(d.grant, 'ignored');
+      d.grant?.release('ignored');
       this.options.totals.abandoned++;
       return;
     }
