@@ -13,7 +13,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { request } from '../helpers/http-client.ts';
 import { connect, get } from '../helpers/raw-http.ts';
 import { RUNTIMES, cleanup, configFor, limiter, onCleanup, startSidecar, waitFor, type Sidecar, type Stats } from '../helpers/sidecar.ts';
-import { startUpstream } from '../helpers/upstream.ts';
+import { serveOnLoopback, startUpstream } from '../helpers/upstream.ts';
 
 /** /stats with the fields this file checks beyond the shared Stats type. */
 type FullStats = Stats & {
@@ -40,15 +40,7 @@ async function allReleased(sc: Sidecar, timeoutMs = 8000): Promise<FullStats> {
 /** A node:http app on 127.0.0.1:0 with a custom handler (stopped on cleanup). */
 async function startApp(handler: http.RequestListener): Promise<string> {
   const server = http.createServer(handler);
-  await new Promise<void>((r) => server.listen(0, '127.0.0.1', () => r()));
-  onCleanup(
-    () =>
-      new Promise<void>((r) => {
-        server.closeAllConnections();
-        server.close(() => r());
-      }),
-  );
-  return `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+  return serveOnLoopback(server);
 }
 
 /** A raw TCP "app" that answers every request head with `answer(path)` (for bytes node:http will not write). */

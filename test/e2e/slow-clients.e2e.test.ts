@@ -15,7 +15,7 @@ import { request } from '../helpers/http-client.ts';
 import { parsePrometheus, sum } from '../helpers/prometheus.ts';
 import { connect, get, type RawConn } from '../helpers/raw-http.ts';
 import { RUNTIMES, cleanup, configFor, limiter, onCleanup, sleep, startSidecar, waitFor, type Sidecar, type Stats } from '../helpers/sidecar.ts';
-import { startUpstream } from '../helpers/upstream.ts';
+import { serveOnLoopback, startUpstream } from '../helpers/upstream.ts';
 
 const MiB = 1024 * 1024;
 const CAUSES = ['body_timeout', 'body_min_rate', 'send_timeout', 'send_min_rate'] as const;
@@ -149,15 +149,7 @@ async function tricklingApp(chunks: number, everyMs: number): Promise<string> {
       }
     }, everyMs);
   });
-  await new Promise<void>((r) => server.listen(0, '127.0.0.1', () => r()));
-  onCleanup(
-    () =>
-      new Promise<void>((r) => {
-        server.closeAllConnections();
-        server.close(() => r());
-      }),
-  );
-  return `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+  return serveOnLoopback(server);
 }
 
 describe.each(RUNTIMES)('slow clients on %s', (runtime) => {

@@ -22,6 +22,7 @@
 import http from 'node:http';
 import type { AddressInfo, Socket } from 'node:net';
 import { onCleanup } from './sidecar.ts';
+import { download } from './upstream.ts';
 
 export interface AppRoute {
   name: string;
@@ -62,7 +63,6 @@ interface Live {
   ended: boolean;
 }
 
-const CHUNK = Buffer.alloc(64 * 1024, 0x62);
 
 /** The path an app routes on: WHATWG pathname, then percent-decoded (malformed escapes kept). */
 export function appPath(target: string): string {
@@ -243,17 +243,3 @@ export async function startRecordingApp(options: RecordingAppOptions): Promise<R
   };
 }
 
-/** Streams `total` bytes, one 64 KiB chunk at a time, waiting for 'drain'. */
-function download(res: http.ServerResponse, total: number): void {
-  res.writeHead(200, { 'content-type': 'application/octet-stream', 'content-length': total });
-  let left = total;
-  const pump = () => {
-    while (left > 0 && !res.destroyed) {
-      const n = Math.min(left, CHUNK.length);
-      left -= n;
-      if (!res.write(n === CHUNK.length ? CHUNK : CHUNK.subarray(0, n))) return void res.once('drain', pump);
-    }
-    if (!res.destroyed) res.end();
-  };
-  pump();
-}

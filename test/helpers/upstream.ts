@@ -258,7 +258,7 @@ export async function startUpstream(): Promise<Upstream> {
 }
 
 /** Streams `total` bytes without ever holding more than one 64 KiB chunk, honouring backpressure. */
-function download(res: http.ServerResponse, total: number): void {
+export function download(res: http.ServerResponse, total: number): void {
   res.writeHead(200, { 'content-type': 'application/octet-stream', 'content-length': total });
   let left = total;
   const pump = () => {
@@ -325,4 +325,17 @@ export async function startExampleApp(env: Record<string, string> = {}): Promise
       return exit;
     },
   };
+}
+
+/** Listens on 127.0.0.1:0 and closes the server (its connections too) on cleanup; returns its URL. */
+export async function serveOnLoopback(server: http.Server): Promise<string> {
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', () => r()));
+  onCleanup(
+    () =>
+      new Promise<void>((r) => {
+        server.closeAllConnections();
+        server.close(() => r());
+      }),
+  );
+  return `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
 }
