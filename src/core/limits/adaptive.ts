@@ -77,4 +77,13 @@ export interface AdaptiveLimit extends LimitAlgorithm {
   onChange: ((change: LimitChange) => void) | undefined;
 }
 
-export type AdaptiveFactory = (config: AdaptiveConfig, clock: Clock) => AdaptiveLimit;
+/** Options of a new adaptive limit besides its config. */
+export interface AdaptiveOptions {
+  /**
+   * Where to start instead of `initial` (rounded, clamped into [min, max]): the limit in force
+   * when a reload switches algorithms, so a switch under load does not jump.
+   */
+  start?: number;
+}
+
+export type AdaptiveFactory = (config: AdaptiveConfig, clock: Clock, options?: AdaptiveOptions) => AdaptiveLimit;

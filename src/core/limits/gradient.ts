@@ -1,0 +1,89 @@
+/**
+ * A latency-gradient limit (Netflix's Gradient2 in spirit): the app is taken to be congested
+ * when its sample RTT rises past tolerance × its no-load RTT, because only a queue in front of
+ * the app's own slots makes latency grow with concurrency. Both are medians (the interval's
+ * fresh successes; the light-load samples of minRTT's window, see min-rtt.ts): like with like,
+ * so a wide latency spread is not mistaken for congestion. Once per RTT interval:
+ *
+ * - latency: sample RTT > tolerance × no-load RTT → limit × max(0.5, tolerance × no-load /
+ *   sample), the limit at which latency would be back at the tolerance if it grows linearly
+ *   with concurrency (at most halving per interval);
+ * - headroom: otherwise, + up to ceil(sqrt(limit)): the full step far below the tolerance,
+ *   shrinking to + 1 close to it (fast from small limits, little overshoot to undo). There is
+ *   no "queue" term that grows on its own: Gradient2's grows the limit without bound when the
+ *   gradient sits near 0.8 (concurrency-limits PR #134).
+ * - neither while the limit is not used (no fresh sample started with ≥ 80 % of it in flight):
+ *   a limit well above its in-flight does not cause the latency and holds nothing back; nor
+ *   grow after a drop in the interval.
+ * - drop: a failed request multiplies the limit by `backoff`, once per RTT interval (one
+ *   congestion event, not one per failed request).
+ *
+ * Where it settles. Against an app with c slots, latency is the service time up to c in flight
+ * and grows in proportion beyond, so the limit settles near tolerance × c: with the default
+ * 1.5 the app's queue is half its slots (a little queue keeps every slot busy, and latency is
+ * at most 1.5 × the no-load one); with 2 it would be as long as the slots, near 2c. Measured in
+ * the capacity model under 3× overload, once settled: [1.4c, 1.65c] for c = 20, [1.43c, 1.5c]
+ * for c = 200, up to 2.1c for c = 8 (a + 1 step is then a big share); see
+ * test/unit/limits-gradient.property.test.ts.
+ */
+import type { Clock } from '../clock.ts';
+import { PortcullisError } from '../errors.ts';
+import type { AdaptiveConfig, GradientConfig } from './adaptive.ts';
+import { AdaptiveBase, checkPositive } from './adaptive-base.ts';
+
+/**
+ * minRTT is read as at least this, ms: latency below a millisecond is mostly our own work and
+ * timer resolution, and a zero minRTT would call every answer congestion.
+ */
+export const MIN_RTT_FLOOR_MS = 1;
+/** A latency decision shrinks the limit to no less than this share of it. */
+const MAX_SHRINK = 0.5;
+
+export class GradientLimit extends AdaptiveBase {
+  readonly algorithm = 'gradient' as const;
+  private tolerance: number;
+  private backoffBy: number;
+
+  constructor(config: GradientConfig, clock: Clock, start?: number) {
+    checkGradient(config);
+    super(config, clock, start, config.minRttWindow);
+    this.tolerance = config.tolerance;
+    this.backoffBy = config.backoff;
+  }
+
+  retune(config: AdaptiveConfig): void {
+    if (config.algorithm !== 'gradient') {
+      throw new PortcullisError('CONFIG_INVALID', `a gradient limit cannot be retuned to ${config.algorithm}; build a new one`);
+    }
+    checkGradient(config);
+    this.tolerance = config.tolerance;
+    this.backoffBy = config.backoff;
+    this.rebound(config.min, config.max, config.minRttWindow);
+  }
+
+  protected backoff(limit: number): number {
+    return limit * this.backoffBy;
+  }
+
+  protected decide(sampleRtt: number, noLoadRtt: number | undefined, used: boolean, dropped: boolean): void {
+    // No baseline yet, or a limit well above its in-flight: it neither causes the latency nor
+    // holds anything back.
+    if (noLoadRtt === undefined || !used) return;
+    const limit = this.limit;
+    const allowed = this.tolerance * Math.max(noLoadRtt, MIN_RTT_FLOOR_MS);
+    if (sampleRtt > allowed) {
+      this.change(limit * Math.max(MAX_SHRINK, allowed / sampleRtt), 'latency');
+    } else if (!dropped) {
+      // Full steps far below the tolerance, single ones close to it: less overshoot to undo.
+      const headroom = (allowed - sampleRtt) / (allowed - noLoadRtt);
+      this.change(limit + Math.max(1, Math.ceil(Math.sqrt(limit) * Math.min(1, headroom))), 'headroom');
+    }
+  }
+}
+
+function checkGradient(config: GradientConfig): void {
+  if (!(config.tolerance > 1) || config.tolerance === Infinity) {
+    throw new PortcullisError('CONFIG_INVALID', `adaptive (gradient): tolerance must be a number > 1, got ${String(config.tolerance)}`);
+  }
+  checkPositive(config, 'minRttWindow', config.minRttWindow);
+}
