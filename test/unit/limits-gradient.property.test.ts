@@ -213,7 +213,7 @@ describe('gradient limit against the capacity model', () => {
     );
     const lo = Math.min(...bands.map((b) => b.lo));
     const hi = Math.max(...bands.map((b) => b.hi));
-    // eslint-disable-next-line no-console -- the measured band, for the issue
+    // The measured band, for the issue's record.
     console.info(`gradient steady band over ${bands.length} runs: [${lo.toFixed(2)}c, ${hi.toFixed(2)}c]`);
   });
 

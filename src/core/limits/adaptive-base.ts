@@ -45,7 +45,7 @@ export const DEFAULT_MIN_RTT_WINDOW_MS = 30_000;
 /** A sample that started within this of a change counts as started after it (float noise). */
 const SAME_INSTANT_MS = 1e-6;
 
-/** Throws on a config the schema should have refused (core callers other than the schema: tests, planners). */
+/** Throws on a config the schema should have refused (before anything is applied: a retune is all or nothing). */
 export function checkCommon(config: AdaptiveConfig): void {
   const { min, max, initial, backoff } = config;
   const bad = (what: string, v: unknown) => new PortcullisError('CONFIG_INVALID', `adaptive (${config.algorithm}): ${what}, got ${String(v)}`);

@@ -12,7 +12,7 @@
 import type { Clock } from '../clock.ts';
 import { PortcullisError } from '../errors.ts';
 import type { AdaptiveConfig, AimdConfig, LimitChangeReason } from './adaptive.ts';
-import { AdaptiveBase, checkPositive, DEFAULT_MIN_RTT_WINDOW_MS } from './adaptive-base.ts';
+import { AdaptiveBase, checkCommon, checkPositive, DEFAULT_MIN_RTT_WINDOW_MS } from './adaptive-base.ts';
 
 export class AimdLimit extends AdaptiveBase {
   readonly algorithm = 'aimd' as const;
@@ -33,6 +33,7 @@ export class AimdLimit extends AdaptiveBase {
       throw new PortcullisError('CONFIG_INVALID', `an aimd limit cannot be retuned to ${config.algorithm}; build a new one`);
     }
     checkPositive(config, 'timeout', config.timeout);
+    checkCommon(config);
     this.backoffBy = config.backoff;
     this.timeout = config.timeout;
     this.rebound(config.min, config.max, DEFAULT_MIN_RTT_WINDOW_MS);
