@@ -27,6 +27,7 @@ import type { WaiterOwner } from './waiter.ts';
 export type { RequestInfo } from './route-match.ts';
 export type { Decision, Grant, PendingDecision, Reason } from './decision.ts';
 
+/** `adaptive`: the factory of adaptive limits (default createAdaptiveLimit); `changes`: where their moves are reported. */
 export interface AdmissionOptions extends LimiterSetOptions {
   clock?: Clock;
 }
@@ -45,9 +46,11 @@ export class Admission {
   }
 
   /**
-   * Live reload in one step: limiters are resized in place by name; a new route gets a new
-   * limiter; a removed route is no longer matched but its limiter keeps counting its in-flight
-   * requests and keeps its queued waiters until they are admitted or time out.
+   * Live reload in one step: limiters are resized in place by name (an adaptive limit retuned,
+   * or its algorithm replaced in place when it switches between fixed and adaptive or between
+   * algorithms); a new route gets a new limiter; a removed route is no longer matched but its
+   * limiter keeps counting its in-flight requests and keeps its queued waiters until they are
+   * admitted or time out.
    */
   update(config: Config): void {
     this.state.update(config);
