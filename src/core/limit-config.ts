@@ -55,11 +55,13 @@ export class LimitKeeper {
   apply(l: Limiter, c: LimitChoice): void {
     const a = c.adaptive;
     const current = l.adaptive;
+    if (current !== undefined && current.algorithm === a?.algorithm) return l.retune(a);
+    // What a replaced algorithm still does is no limiter's business any more.
+    if (current !== undefined) current.onChange = undefined;
     if (a === undefined) {
       if (current !== undefined) l.setAlgorithm(new FixedLimit(c.max), { wake: false });
       return;
     }
-    if (current !== undefined && current.algorithm === a.algorithm) return l.retune(a);
     l.setAlgorithm(this.adaptive(l.name, a, l.busy ? l.max : undefined), { wake: false });
   }
 
