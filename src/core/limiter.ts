@@ -18,7 +18,7 @@ import type { ReleaseOutcome } from './release-outcome.ts';
 export type LimiterKind = 'global' | 'route' | 'client' | 'route-client';
 
 export interface LimiterLimits {
-  /** Permits held at most; 0 admits nothing. */
+  /** Permits held at most while the limit is a `FixedLimit` (an adaptive one finds its own); 0 admits nothing. */
   max: number;
   /** Entries queued at most; 0 = no queue. */
   queueSize: number;
