@@ -105,7 +105,9 @@ function logStarted(logger: Logger, loaded: LoadedConfig, sidecar: Sidecar): voi
     upstream: c.upstream.url,
     config: loaded.source,
     configVersion: loaded.version,
+    // Absent for an adaptive global limit, which `inflightAdaptive` then names.
     inflightMax: c.inflight.max,
+    inflightAdaptive: c.inflight.adaptive?.algorithm,
     connectionsMax: c.connections.max,
     routes: c.routes.map((r) => r.name),
     dryRun: c.dryRun,

@@ -13,6 +13,7 @@ import { RunningConfig, configurable } from './core/running-config.ts';
 import { Stats } from './core/stats.ts';
 import { DecisionTotals, TunnelTotals } from './core/totals.ts';
 import { SampledLog, type Logger } from './core/log.ts';
+import { LimitChangeLog } from './core/limit-log.ts';
 import { DataPath } from './proxy/data-path.ts';
 import { Http1, createHttp1Server } from './proxy/http1.ts';
 import { RequestTargets } from './proxy/request-target.ts';
@@ -57,7 +58,9 @@ function assemble(options: SidecarOptions, life: Lifecycle) {
   const { logger } = options;
   const running = new RunningConfig(options.loaded);
   const config = running.config;
-  const admission = new Admission(config);
+  // Adaptive limits report their moves here ("limit changed", sampled per limiter).
+  const limitLog = new LimitChangeLog(logger);
+  const admission = new Admission(config, { changes: limitLog });
   running.follow(configurable((c) => admission.update(c)));
   const identity = new ClientIdentity(config.clientKey);
   running.follow(configurable((c) => identity.update(c.clientKey)));
@@ -97,7 +100,7 @@ function assemble(options: SidecarOptions, life: Lifecycle) {
     config: () => running.view(),
     ...(options.sdk ? { metrics: options.sdk.metricsText } : {}),
   });
-  return { running, telemetry, rejectLog, pool, slowClients, path, gate, server, admin };
+  return { running, telemetry, rejectLog, limitLog, pool, slowClients, path, gate, server, admin };
 }
 
 type Parts = ReturnType<typeof assemble>;
@@ -105,7 +108,7 @@ type Parts = ReturnType<typeof assemble>;
 export async function startSidecar(options: SidecarOptions): Promise<Sidecar> {
   const life: Lifecycle = { ready: false, draining: false };
   const parts = assemble(options, life);
-  const { running, server, pool, rejectLog } = parts;
+  const { running, server, pool, rejectLog, limitLog } = parts;
   const admin = await serveAdmin(parts.admin, running.config.admin.host, running.config.admin.port);
   let port: number;
   try {
@@ -116,13 +119,17 @@ export async function startSidecar(options: SidecarOptions): Promise<Sidecar> {
     throw err;
   }
   life.ready = true;
-  const flushTimer = setInterval(() => rejectLog.flush(), 1000);
+  const flushTimer = setInterval(() => {
+    rejectLog.flush();
+    limitLog.flush();
+  }, 1000);
   flushTimer.unref?.();
   const drain = async (): Promise<{ cut: number }> => {
     life.draining = true;
     const cut = await drainParts(parts, options.logger);
     clearInterval(flushTimer);
     rejectLog.flush();
+    limitLog.flush(true);
     await Promise.allSettled([pool.destroy(), admin.close()]);
     return { cut };
   };

@@ -7,13 +7,16 @@
  *      saturated route wait in that route's queue instead of filling the global one in front
  *      of other routes' requests.
  * The limiters themselves outlive configs (`LimiterSet`): kept by name and resized in place,
- * so that permits in flight and queued requests stay counted across a reload.
+ * so that permits in flight and queued requests stay counted across a reload; a global or
+ * route limiter's limit is a fixed max or an adaptive one (limit-config.ts switches them).
  */
 import type { Clock } from './clock.ts';
 import { ClientLimiters } from './client-limiters.ts';
 import type { Config, InflightConfig, RouteConfig } from './config-schema.ts';
 import { newDecision } from './decision.ts';
 import type { Decision, Reason } from './decision.ts';
+import { LimitKeeper } from './limit-config.ts';
+import type { LimitKeeperOptions } from './limit-config.ts';
 import { Limiter, checkLimits } from './limiter.ts';
 import type { LimiterLimits } from './limiter.ts';
 import { compileRoutes } from './route-match.ts';
@@ -123,7 +126,7 @@ export class RouteLimiters {
   }
 
   /** Takes the route's new config; a limiter that stops applying is retired, not dropped. */
-  apply(r: RouteConfig, retired: Set<Limiter>): void {
+  apply(r: RouteConfig, retired: Set<Limiter>, keeper: LimitKeeper): void {
     this.bypass = r.bypass;
     if (r.inflight === undefined) {
       // Its route-client limiters stay in `clients` (still listed) until their requests are done.
@@ -134,8 +137,13 @@ export class RouteLimiters {
     }
     const name = `route:${this.name}`;
     const limits = inflightLimits(name, r.inflight);
-    if (this.limiter === undefined) this.limiter = new Limiter({ name, kind: 'route', limits, clock: this.clock });
-    else this.limiter.setLimits(limits);
+    if (this.limiter === undefined) {
+      this.limiter = new Limiter({ name, kind: 'route', limits, clock: this.clock, algorithm: keeper.create(name, r.inflight) });
+    } else {
+      // The algorithm first: a switch to adaptive starts from the limit in force before this reload.
+      keeper.apply(this.limiter, r.inflight);
+      this.limiter.setLimits(limits);
+    }
     this.clients.configure(r.inflight.perClient);
   }
 
@@ -156,9 +164,13 @@ export interface AdmissionPlan {
   readonly reject: Config['reject'];
 }
 
-export function inflightLimits(name: string, c: Pick<InflightConfig, 'max' | 'queue'>): LimiterLimits {
-  return checkLimits(name, { max: c.max, queueSize: c.queue.size, queueTimeout: c.queue.timeout });
+/** The queue settings, and the fixed max (for an adaptive limit its ceiling, which the limiter does not use). */
+export function inflightLimits(name: string, c: InflightConfig): LimiterLimits {
+  const max = c.adaptive === undefined ? c.max : c.adaptive.max;
+  return checkLimits(name, { max, queueSize: c.queue.size, queueTimeout: c.queue.timeout });
 }
+
+export type LimiterSetOptions = Omit<LimitKeeperOptions, 'clock'>;
 
 /** Every limiter admission owns, across configs: global, per route, per client, retired. */
 export class LimiterSet {
@@ -169,10 +181,13 @@ export class LimiterSet {
   /** Limiters no longer matched that still hold permits or waiters. */
   private readonly retired = new Set<Limiter>();
   private readonly clock: Clock;
+  private readonly keeper: LimitKeeper;
 
-  constructor(config: Config, clock: Clock) {
+  constructor(config: Config, clock: Clock, options: LimiterSetOptions = {}) {
     this.clock = clock;
-    this.global = new Limiter({ name: 'global', kind: 'global', limits: inflightLimits('global', config.inflight), clock });
+    this.keeper = new LimitKeeper({ ...options, clock });
+    const limits = inflightLimits('global', config.inflight);
+    this.global = new Limiter({ name: 'global', kind: 'global', limits, clock, algorithm: this.keeper.create('global', config.inflight) });
     this.clients = new ClientLimiters('client', 'client', clock);
   }
 
@@ -185,23 +200,31 @@ export class LimiterSet {
     const globalLimits = inflightLimits('global', config.inflight);
     for (const r of config.routes) if (r.inflight !== undefined) inflightLimits(`route:${r.name}`, r.inflight);
 
-    this.global.setLimits(globalLimits);
-    this.clients.configure(config.inflight.perClient);
-    const byName = new Map(this.routes.map((s) => [s.name, s]));
-    const routes = config.routes.map((r) => {
-      const s = byName.get(r.name) ?? new RouteLimiters(r.name, this.clock);
-      byName.delete(r.name);
-      s.apply(r, this.retired);
-      return s;
-    });
-    for (const gone of byName.values()) gone.retire(this.retired);
-    this.routes = routes;
+    const routes = this.keeper.reload(this.queues(), () => this.applyLimits(config, globalLimits), () => this.queues());
     return {
       match,
       routes: routes.map((s) => (s.bypass ? bypassPlan(s, this.global) : this.plan(s, s.limiter))),
       none: this.plan(undefined, undefined),
       reject: config.reject,
     };
+  }
+
+  /** Every limiter to its new limits, waking no one; returns the routes' limiters in config order. */
+  private applyLimits(config: Config, globalLimits: LimiterLimits): RouteLimiters[] {
+    // The algorithm first: a switch to adaptive starts from the limit in force before this reload.
+    this.keeper.apply(this.global, config.inflight);
+    this.global.setLimits(globalLimits);
+    this.clients.configure(config.inflight.perClient);
+    const byName = new Map(this.routes.map((s) => [s.name, s]));
+    const routes = config.routes.map((r) => {
+      const s = byName.get(r.name) ?? new RouteLimiters(r.name, this.clock);
+      byName.delete(r.name);
+      s.apply(r, this.retired, this.keeper);
+      return s;
+    });
+    for (const gone of byName.values()) gone.retire(this.retired);
+    this.routes = routes;
+    return routes;
   }
 
   /** A plan over the limiters that apply now, with the given route limiter (a queued request keeps its own). */

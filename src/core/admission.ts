@@ -13,7 +13,7 @@ import type { Clock } from './clock.ts';
 import { systemClock } from './clock.ts';
 import type { Config } from './config-schema.ts';
 import { LimiterSet } from './admission-plan.ts';
-import type { AdmissionPlan, Plan } from './admission-plan.ts';
+import type { AdmissionPlan, LimiterSetOptions, Plan } from './admission-plan.ts';
 import { dryRun, enforce } from './admission-policy.ts';
 import type { AdmissionCore, AdmissionPolicy } from './admission-policy.ts';
 import { newDecision } from './decision.ts';
@@ -27,7 +27,8 @@ import type { WaiterOwner } from './waiter.ts';
 export type { RequestInfo } from './route-match.ts';
 export type { Decision, Grant, PendingDecision, Reason } from './decision.ts';
 
-export interface AdmissionOptions {
+/** `adaptive`: the factory of adaptive limits (default createAdaptiveLimit); `changes`: where their moves are reported. */
+export interface AdmissionOptions extends LimiterSetOptions {
   clock?: Clock;
 }
 
@@ -35,7 +36,8 @@ export class Admission {
   private readonly state: AdmissionState;
 
   constructor(config: Config, options: AdmissionOptions = {}) {
-    this.state = new AdmissionState(config, options.clock ?? systemClock);
+    const { clock, ...limits } = options;
+    this.state = new AdmissionState(config, clock ?? systemClock, limits);
   }
 
   /** Synchronous decision; a PendingDecision only when the request was queued. */
@@ -44,9 +46,11 @@ export class Admission {
   }
 
   /**
-   * Live reload in one step: limiters are resized in place by name; a new route gets a new
-   * limiter; a removed route is no longer matched but its limiter keeps counting its in-flight
-   * requests and keeps its queued waiters until they are admitted or time out.
+   * Live reload in one step: limiters are resized in place by name (an adaptive limit retuned,
+   * or its algorithm replaced in place when it switches between fixed and adaptive or between
+   * algorithms); a new route gets a new limiter; a removed route is no longer matched but its
+   * limiter keeps counting its in-flight requests and keeps its queued waiters until they are
+   * admitted or time out.
    */
   update(config: Config): void {
     this.state.update(config);
@@ -69,9 +73,9 @@ class AdmissionState implements AdmissionCore, WaiterOwner {
   private policy: AdmissionPolicy = enforce;
   private order = 0;
 
-  constructor(config: Config, clock: Clock) {
+  constructor(config: Config, clock: Clock, limits: LimiterSetOptions) {
     this.clock = clock;
-    this.set = new LimiterSet(config, clock);
+    this.set = new LimiterSet(config, clock, limits);
     this.plan = this.set.apply(config);
     this.policy = config.dryRun ? dryRun : enforce;
   }

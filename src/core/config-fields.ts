@@ -64,11 +64,23 @@ export function size(min: number, max: number) {
 }
 
 export function count(min: number, dflt: number) {
+  return whole(min).default(dflt);
+}
+
+/** A whole number >= `min`, without a default (for a key whose default depends on others). */
+export function whole(min: number) {
   return z
     .int({ error: (iss) => `must be a whole number, got ${show(iss.input)}` })
     .min(min, atLeast(min))
-    .max(1_000_000_000, atMost(1_000_000_000))
-    .default(dflt);
+    .max(1_000_000_000, atMost(1_000_000_000));
+}
+
+/** A number strictly between `above` and `below` (either side open when undefined). */
+export function fraction(dflt: number, above: number, below?: number) {
+  const range = below === undefined ? `> ${above}` : `> ${above} and < ${below}`;
+  const error = (iss: { input?: unknown }) => `must be a number ${range}, got ${show(iss.input)}`;
+  const n = z.number({ error }).gt(above, { error });
+  return (below === undefined ? n : n.lt(below, { error })).default(dflt);
 }
 
 const port = (dflt: number) =>

@@ -5,7 +5,7 @@
  * the file, its line and column; from an override, the flag or variable that set it.
  */
 import type { z } from 'zod';
-import { configJsonSchema, configSchema, RESTART_ONLY, routeRuleProblems } from './config-schema.ts';
+import { configJsonSchema, configSchema, limitRuleProblems, RESTART_ONLY, routeRuleProblems } from './config-schema.ts';
 import type { Config } from './config-schema.ts';
 import { describe, plainMessage } from './config-messages.ts';
 import { withOverrides, type ConfigOverrides, type Overridden } from './config-overrides.ts';
@@ -79,7 +79,7 @@ function validate(input: Overridden, file: YamlFile | undefined): { value?: z.ou
   for (const issue of result.error.issues) {
     const path = issue.path.filter((s): s is string | number => typeof s !== 'symbol');
     if (issue.code === 'unrecognized_keys') {
-      for (const key of issue.keys) problems.push({ ...where([...path, key], 'key'), message: unknownKeyMessage(key, path) });
+      for (const key of issue.keys) problems.push({ ...where([...path, key], 'key'), message: unknownKeyMessage(key, path, valueAt(raw, path)) });
     } else if (path.length === 0 && issue.code === 'invalid_type') {
       problems.push({ path: '', message: `the top level must be a mapping of settings (key: value), got ${describe(raw)}`, ...locate(file, []) });
     } else {
@@ -91,28 +91,72 @@ function validate(input: Overridden, file: YamlFile | undefined): { value?: z.ou
   if (isRecord(raw)) {
     for (const p of routeRuleProblems(raw['routes'])) problems.push({ ...where(['routes', ...p.path]), message: p.message });
   }
+  for (const p of limitRuleProblems(raw)) problems.push({ ...where(p.path), message: p.message });
   return { problems };
 }
 
-function unknownKeyMessage(key: string, parent: ConfigPath): string {
-  const guess = closest(key, knownKeys(parent));
+/** `value` is what the file holds at `parent`: it picks the branch of a mapping told apart by a key (`adaptive.algorithm`). */
+function unknownKeyMessage(key: string, parent: ConfigPath, value: unknown): string {
+  const { known, elsewhere } = knownKeys(parent, value);
+  const other = elsewhere.get(key);
+  if (other !== undefined) return `unknown key ${JSON.stringify(key)} (it belongs with ${other})`;
+  const guess = closest(key, known);
   return `unknown key ${JSON.stringify(key)}${guess === undefined ? '' : ` (did you mean ${JSON.stringify(guess)}?)`}`;
 }
 
 let jsonSchema: Record<string, unknown> | undefined;
 
-/** The keys allowed at `path`, read from the JSON Schema (the schema stays the one source). */
-function knownKeys(path: ConfigPath): string[] {
+/**
+ * The keys allowed at `path`, read from the JSON Schema (the schema stays the one source). Of a
+ * mapping with one form per value of a key (`oneOf`, each with a `const`), the form `value`
+ * has; `elsewhere` names, for the keys only other forms have, the key and value they need.
+ */
+function knownKeys(path: ConfigPath, value: unknown): { known: string[]; elsewhere: Map<string, string> } {
   jsonSchema ??= configJsonSchema();
+  const elsewhere = new Map<string, string>();
   let node: unknown = jsonSchema;
   for (const seg of path) {
     node = objectBranch(node);
-    if (!isRecord(node)) return [];
+    if (!isRecord(node)) return { known: [], elsewhere };
     if (typeof seg === 'number') node = node['items'];
     else node = isRecord(node['properties']) ? node['properties'][seg] : undefined;
   }
+  const forms = isRecord(node) && Array.isArray(node['oneOf']) ? node['oneOf'].filter(isRecord) : undefined;
+  if (forms !== undefined) {
+    const tag = (form: Record<string, unknown>) => discriminator(form);
+    const mine = forms.find((f) => {
+      const t = tag(f);
+      return t !== undefined && isRecord(value) && value[t.key] === t.value;
+    });
+    for (const f of forms) {
+      const t = tag(f);
+      if (f === mine || t === undefined || !isRecord(f['properties'])) continue;
+      for (const k of Object.keys(f['properties'])) {
+        if (!(isRecord(mine?.['properties']) && k in mine['properties'])) elsewhere.set(k, `${t.key}: ${String(t.value)}`);
+      }
+    }
+    node = mine;
+  }
   node = objectBranch(node);
-  return isRecord(node) && isRecord(node['properties']) ? Object.keys(node['properties']).filter((k) => k !== '$schema') : [];
+  const known = isRecord(node) && isRecord(node['properties']) ? Object.keys(node['properties']).filter((k) => k !== '$schema') : [];
+  return { known, elsewhere };
+}
+
+/** The key whose `const` tells this form apart, and its value. */
+function discriminator(form: Record<string, unknown>): { key: string; value: unknown } | undefined {
+  const props = form['properties'];
+  if (!isRecord(props)) return undefined;
+  for (const [key, p] of Object.entries(props)) if (isRecord(p) && 'const' in p) return { key, value: p['const'] };
+  return undefined;
+}
+
+function valueAt(raw: unknown, path: ConfigPath): unknown {
+  let v = raw;
+  for (const seg of path) {
+    if (typeof seg === 'number') v = Array.isArray(v) ? v[seg] : undefined;
+    else v = isRecord(v) ? v[seg] : undefined;
+  }
+  return v;
 }
 
 function objectBranch(node: unknown): unknown {

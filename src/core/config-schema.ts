@@ -4,7 +4,8 @@
  * frozen `Config` the rest of the code reads. Durations come out in milliseconds, sizes in bytes.
  */
 import { z } from 'zod';
-import { atLeast, atMost, count, duration, endpoint, size, status } from './config-fields.ts';
+import { atLeast, atMost, count, duration, endpoint, size, status, whole } from './config-fields.ts';
+import { adaptiveSchema, type LimitChoice } from './config-adaptive.ts';
 import { normalizedRoutePath } from './path-normalize.ts';
 import { isFieldValue, isHostName, isMediaType } from './wire-values.ts';
 import { parseCidr } from './cidr.ts';
@@ -27,13 +28,37 @@ const minRate = z.strictObject({
   grace: duration(0).prefault('5s').describe('the rate is not enforced until the client was waited for this long'),
 });
 
-const inflightFields = {
-  max: count(0, 256).describe('in-flight requests at most; 0 rejects everything'),
-  perClient: count(0, 0).describe('in-flight requests per client address; 0 = off'),
-  queue: queue.prefault({}),
-};
+const DEFAULT_MAX = 256;
 
-const inflight = z.strictObject(inflightFields);
+/**
+ * A limiter's in-flight cap: a fixed `max` (default 256) or an `adaptive` limit, never both, and
+ * per-client caps (always fixed) and its queue. Comes out as `LimitChoice` plus the rest, so
+ * `max` is absent exactly when `adaptive` is there.
+ */
+const inflight = z
+  .strictObject({
+    max: whole(0)
+      .optional()
+      .meta({ default: DEFAULT_MAX })
+      .describe('in-flight requests at most; 0 rejects everything; default 256 unless adaptive is given (not both)'),
+    adaptive: adaptiveSchema.optional(),
+    perClient: count(0, 0).describe('in-flight requests per client address, a fixed cap (never adaptive); 0 = off'),
+    queue: queue.prefault({}),
+  })
+  // So that editors (and the chart's values schema) flag both too.
+  .meta({ not: { required: ['max', 'adaptive'] } })
+  .superRefine(
+    (c, ctx) => {
+      if (c.max !== undefined && c.adaptive !== undefined) {
+        ctx.addIssue({ code: 'custom', path: ['max'], message: bothLimitsMessage(c.max) });
+      }
+    },
+    // Also when another key is invalid, so this is reported with the rest.
+    { when: (payload) => isRecord(payload.value) },
+  )
+  .transform(({ max, adaptive, perClient, queue }): LimitChoice & { perClient: number; queue: typeof queue } =>
+    adaptive === undefined ? { max: max ?? DEFAULT_MAX, perClient, queue } : { adaptive, perClient, queue },
+  );
 
 const routeName = z
   .string({ error: (iss) => (iss.input === undefined ? 'is required' : `must be a string, got ${show(iss.input)}`) })
@@ -92,7 +117,7 @@ const route = z
   .strictObject({
     name: routeName.describe('unique; shows up as limiter route:<name> and in telemetry'),
     match: match.default({}),
-    inflight: z.strictObject(inflightFields).optional().describe("this route's own in-flight cap, on top of the global one"),
+    inflight: inflight.optional().describe("this route's own in-flight cap, on top of the global one"),
     bypass: z.boolean().default(false).describe('never limited, never queued (a bypass route takes no inflight)'),
   })
   .describe('requests matching this route also pass its own limiter');
@@ -122,6 +147,28 @@ export function routeRuleProblems(routes: unknown): { path: (string | number)[];
     const m = r['match'];
     if (isRecord(m)) for (const key of ['exact', 'prefix']) problems.push(...routePathProblems(m[key], [i, 'match', key]));
   });
+  return problems;
+}
+
+function bothLimitsMessage(max: unknown): string {
+  return `cannot be given together with adaptive (a limiter has a fixed max or an adaptive limit between adaptive.min and adaptive.max): remove one, got ${show(max)}`;
+}
+
+/**
+ * `max` and `adaptive` in one limiter (global `inflight`, `routes[].inflight`), checked on the
+ * raw file for the same reason as `routeRuleProblems`: reported even when other values fail.
+ */
+export function limitRuleProblems(raw: unknown): { path: (string | number)[]; message: string }[] {
+  if (!isRecord(raw)) return [];
+  const problems: { path: (string | number)[]; message: string }[] = [];
+  const check = (inflight: unknown, path: (string | number)[]) => {
+    if (isRecord(inflight) && inflight['max'] !== undefined && inflight['adaptive'] !== undefined) {
+      problems.push({ path: [...path, 'max'], message: bothLimitsMessage(inflight['max']) });
+    }
+  };
+  check(raw['inflight'], ['inflight']);
+  const routes = raw['routes'];
+  if (Array.isArray(routes)) routes.forEach((r: unknown, i) => isRecord(r) && check(r['inflight'], ['routes', i, 'inflight']));
   return problems;
 }
 

@@ -17,9 +17,11 @@ export type Reason =
 export interface Grant {
   /**
    * Releases every permit of the request, exactly once; later calls do nothing. The outcome
-   * (default 'ignored') goes to each limiter's limit algorithm.
+   * (default 'ignored') goes to each limiter's limit algorithm, and so does `appDoneAt` (Clock
+   * time, `performance.now()` for the system clock): when the app's answer was complete, so a
+   * client that is slow to read it does not count as the app's latency. Default: now.
    */
-  release(outcome?: ReleaseOutcome): void;
+  release(outcome?: ReleaseOutcome, appDoneAt?: number): void;
 }
 
 export interface Decision {
@@ -28,9 +30,12 @@ export interface Decision {
   reason: Reason | undefined;
   /** The limiter that decided; for admitted requests the route limiter if any, else `global`. */
   limiter: string | undefined;
-  /** That limiter's max, and its in-flight count: found (reject) or including this request (admitted). */
+  /** That limiter's limit in force when deciding, and its in-flight count: found (reject) or including this request (admitted). */
   limit: number;
   inflight: number;
+  /** When that limiter is adaptive: its minRTT estimate and latest sample RTT then, ms (undefined until known). */
+  minRttMs: number | undefined;
+  sampleRttMs: number | undefined;
   /** Queue length found on arrival (0 when not queued). */
   queueDepth: number;
   queueWaitMs: number;
@@ -55,11 +60,13 @@ export interface PendingDecision {
 }
 
 /**
- * A decision by `limiter` (its name, max and in-flight count as they are now), every other
- * field at its zero value: the caller sets the fields that apply by name. Built in place
- * rather than from a fields object so that deciding allocates nothing but the decision.
+ * A decision by `limiter` (its name, limit and in-flight count as they are now; what an
+ * adaptive one has learnt), every other field at its zero value: the caller sets the fields
+ * that apply by name. Built in place rather than from a fields object so that deciding
+ * allocates nothing but the decision.
  */
 export function newDecision(decision: Decision['decision'], limiter: Limiter | undefined): Decision {
+  const adaptive = limiter?.adaptive;
   // One literal with a fixed key order keeps every Decision the same hidden class.
   return {
     decision,
@@ -67,6 +74,8 @@ export function newDecision(decision: Decision['decision'], limiter: Limiter | u
     limiter: limiter === undefined ? undefined : limiter.name,
     limit: limiter === undefined ? 0 : limiter.max,
     inflight: limiter === undefined ? 0 : limiter.inflight,
+    minRttMs: adaptive === undefined ? undefined : adaptive.minRttMs,
+    sampleRttMs: adaptive === undefined ? undefined : adaptive.sampleRttMs,
     queueDepth: 0,
     queueWaitMs: 0,
     route: undefined,

@@ -4,19 +4,21 @@
  * entries waiting for room. It never blocks: `tryAcquire()` returns a permit or nothing.
  * Waiting is the caller's business (see admission.ts): the queue only keeps entries in order,
  * runs their deadlines on the injected Clock, and hands the head back (`onRoom`) whenever room
- * appears. Limits are resized in place on reload so that permits in flight stay counted.
+ * appears. Limits are resized in place on reload so that permits in flight stay counted, and
+ * the algorithm itself can be replaced in place (fixed <-> adaptive) for the same reason.
  */
 import type { Clock, TimerHandle } from './clock.ts';
 import { systemClock } from './clock.ts';
 import { PortcullisError } from './errors.ts';
 import { FixedLimit } from './limit-algorithm.ts';
 import type { LimitAlgorithm, LimitListener, LimitSample } from './limit-algorithm.ts';
+import type { AdaptiveConfig, AdaptiveLimit, AdaptiveSnapshot } from './limits/adaptive.ts';
 import type { ReleaseOutcome } from './release-outcome.ts';
 
 export type LimiterKind = 'global' | 'route' | 'client' | 'route-client';
 
 export interface LimiterLimits {
-  /** Permits held at most; 0 admits nothing. */
+  /** Permits held at most while the limit is a `FixedLimit` (an adaptive one finds its own); 0 admits nothing. */
   max: number;
   /** Entries queued at most; 0 = no queue. */
   queueSize: number;
@@ -34,18 +36,25 @@ export interface LimiterOptions {
   algorithm?: LimitAlgorithm;
 }
 
+/** An algorithm that learns its limit (src/core/limits/adaptive.ts), as opposed to a fixed one. */
+export function isAdaptive(a: LimitAlgorithm): a is AdaptiveLimit {
+  return a.wantsSamples && typeof (a as Partial<AdaptiveLimit>).snapshot === 'function' && typeof (a as Partial<AdaptiveLimit>).retune === 'function';
+}
+
 export interface Permit {
   /**
    * Gives the permit back with how the request went (default 'ignored': teaches the limit
    * nothing) and wakes the limiter's queue. Idempotent: only the first call counts, and the
-   * algorithm gets one sample per permit.
+   * algorithm gets one sample per permit. `endedAt` (limiter Clock time) is when the work the
+   * permit stood for was done, if that was before now (the app's answer completed while the
+   * client still reads it): the sample's RTT ends there. Default: now.
    */
-  release(outcome?: ReleaseOutcome): void;
+  release(outcome?: ReleaseOutcome, endedAt?: number): void;
   /**
    * The same without waking anyone, for a holder of several permits that gives them all back
    * before any waiter retries, then wakes the queues itself. False when already released.
    */
-  releaseQuiet(outcome?: ReleaseOutcome): boolean;
+  releaseQuiet(outcome?: ReleaseOutcome, endedAt?: number): boolean;
   /**
    * A link for a holder of several permits (a request's grant) to chain them, so that holding
    * them allocates no list; the limiter never reads it.
@@ -66,6 +75,8 @@ export interface LimiterSnapshot {
   /** Permits handed out and given back since creation; equal when idle. */
   acquired: number;
   released: number;
+  /** Only for an adaptive limiter (`max` is then the limit it has found so far). */
+  adaptive?: AdaptiveSnapshot;
 }
 
 /**
@@ -103,10 +114,13 @@ export function checkLimits(name: string, limits: LimiterLimits): LimiterLimits 
   return limits;
 }
 
+/** A permit's `startedAt` when no clock was read for it (its algorithm wanted no samples): it reports no sample. */
+export const UNTIMED = -1;
+
 class LimiterPermit implements Permit {
   next: Permit | undefined = undefined;
   private limiter: Limiter | undefined;
-  /** Clock time when taken; 0 when the algorithm wants no samples (no clock read). */
+  /** Clock time when taken; `UNTIMED` when the algorithm wanted no samples then (no clock read). */
   private readonly startedAt: number;
   private readonly inflightAtStart: number;
 
@@ -116,19 +130,19 @@ class LimiterPermit implements Permit {
     this.inflightAtStart = inflightAtStart;
   }
 
-  release(outcome: ReleaseOutcome = 'ignored'): void {
+  release(outcome: ReleaseOutcome = 'ignored', endedAt?: number): void {
     const l = this.limiter;
     if (l === undefined) return;
     this.limiter = undefined;
-    l.giveBack(this.startedAt, this.inflightAtStart, outcome);
+    l.giveBack(this.startedAt, this.inflightAtStart, outcome, endedAt);
     l.wake();
   }
 
-  releaseQuiet(outcome: ReleaseOutcome = 'ignored'): boolean {
+  releaseQuiet(outcome: ReleaseOutcome = 'ignored', endedAt?: number): boolean {
     const l = this.limiter;
     if (l === undefined) return false;
     this.limiter = undefined;
-    l.giveBack(this.startedAt, this.inflightAtStart, outcome);
+    l.giveBack(this.startedAt, this.inflightAtStart, outcome, endedAt);
     return true;
   }
 }
@@ -136,12 +150,14 @@ class LimiterPermit implements Permit {
 export class Limiter implements LimitListener {
   readonly name: string;
   readonly kind: LimiterKind;
-  readonly algorithm: LimitAlgorithm;
+  private algo: LimitAlgorithm;
   private readonly clock: Clock;
   /** The algorithm when it is a FixedLimit, which `setLimits` sets from `limits.max`. */
-  private readonly fixed: FixedLimit | undefined;
-  /** Reused for every sample; undefined when the algorithm wants none. */
-  private readonly sample: LimitSample | undefined;
+  private fixed: FixedLimit | undefined;
+  /** The algorithm when it is adaptive: /stats and spans show what it learnt. */
+  private _adaptive: AdaptiveLimit | undefined;
+  /** Reused for every sample; undefined while the algorithm wants none. */
+  private sample: LimitSample | undefined;
   /** Set while this limiter changes the limit itself or reports a sample: its caller wakes the queue after. */
   private quiet = false;
   private _queueSize: number;
@@ -159,12 +175,19 @@ export class Limiter implements LimitListener {
     this.name = o.name;
     this.kind = o.kind;
     this.clock = o.clock ?? systemClock;
-    this.algorithm = o.algorithm ?? new FixedLimit(limits.max);
-    this.fixed = this.algorithm instanceof FixedLimit ? this.algorithm : undefined;
-    this.sample = this.algorithm.wantsSamples ? { rttMs: 0, inflightAtStart: 0, outcome: 'ignored' } : undefined;
     this._queueSize = limits.queueSize;
     this._queueTimeout = limits.queueTimeout;
-    this.algorithm.listen(this);
+    this.algo = o.algorithm ?? new FixedLimit(limits.max);
+    this.adopt(this.algo);
+  }
+
+  /** What rules the limit now. */
+  get algorithm(): LimitAlgorithm {
+    return this.algo;
+  }
+  /** The algorithm when it is adaptive, else undefined. */
+  get adaptive(): AdaptiveLimit | undefined {
+    return this._adaptive;
   }
 
   get inflight(): number {
@@ -172,7 +195,7 @@ export class Limiter implements LimitListener {
   }
   /** The limit now (the algorithm's); the name is the config's and the /stats field's. */
   get max(): number {
-    return this.algorithm.limit;
+    return this.algo.limit;
   }
   get queued(): number {
     return this.length;
@@ -198,7 +221,7 @@ export class Limiter implements LimitListener {
   }
 
   hasRoom(): boolean {
-    return this._inflight < this.algorithm.limit;
+    return this._inflight < this.algo.limit;
   }
 
   /**
@@ -208,7 +231,7 @@ export class Limiter implements LimitListener {
    * room they were given even while younger entries wait here.)
    */
   tryAcquire(): Permit | undefined {
-    if (this._inflight >= this.algorithm.limit) return undefined;
+    if (this._inflight >= this.algo.limit) return undefined;
     return this.take();
   }
 
@@ -217,20 +240,25 @@ export class Limiter implements LimitListener {
     return this.take();
   }
 
-  /** Uncounts a permit, once per permit (the permit guards that), and reports its sample. @internal */
-  giveBack(startedAt: number, inflightAtStart: number, outcome: ReleaseOutcome): void {
+  /**
+   * Uncounts a permit, once per permit (the permit guards that), and reports its sample, unless
+   * it was taken untimed (under a FixedLimit, before a switch to an adaptive one). @internal
+   */
+  giveBack(startedAt: number, inflightAtStart: number, outcome: ReleaseOutcome, endedAt: number | undefined): void {
     this._inflight--;
     this._released++;
     const s = this.sample;
-    if (s === undefined) return;
-    s.rttMs = this.clock.now() - startedAt;
+    if (s === undefined || startedAt === UNTIMED) return;
+    // An end before the start cannot be (another clock's reading): take it as now.
+    const end = endedAt !== undefined && endedAt >= startedAt ? endedAt : this.clock.now();
+    s.rttMs = end - startedAt;
     s.inflightAtStart = inflightAtStart;
     s.outcome = outcome;
     // An algorithm that changes its limit here must not wake the queue before the caller has
     // given back the request's other permits; the caller wakes right after.
     this.quiet = true;
     try {
-      this.algorithm.onSample(s);
+      this.algo.onSample(s);
     } finally {
       this.quiet = false;
     }
@@ -239,6 +267,36 @@ export class Limiter implements LimitListener {
   /** From the algorithm: wake waiters if the limit went up (a lower one wakes nobody). */
   limitChanged(): void {
     if (!this.quiet) this.wake();
+  }
+
+  /**
+   * Replaces the limit algorithm in place (a reload between fixed and adaptive, or between two
+   * adaptive algorithms): the count, the queue and the permits in flight stay as they are. A
+   * higher limit wakes waiters at once (unless `wake: false`, for a reload that wakes once all
+   * is applied); a lower one admits nothing new until the count falls below it. Permits taken
+   * under the old algorithm report to the new one, except untimed ones, which report nothing.
+   */
+  setAlgorithm(algorithm: LimitAlgorithm, options: { wake?: boolean } = {}): void {
+    if (algorithm === this.algo) return;
+    this.algo.listen(undefined);
+    this.algo = algorithm;
+    this.adopt(algorithm);
+    if (options.wake !== false) this.wake();
+  }
+
+  /**
+   * A reload with the same adaptive algorithm: its new parameters, in place, waking no one (like
+   * `setLimits`). Throws when the algorithm is not adaptive.
+   */
+  retune(config: AdaptiveConfig): void {
+    const a = this._adaptive;
+    if (a === undefined) throw new Error(`limiter ${this.name}: retune without an adaptive limit`);
+    this.quiet = true;
+    try {
+      a.retune(config);
+    } finally {
+      this.quiet = false;
+    }
   }
 
   /** Applies new limits in place and wakes waiters if the max went up. */
@@ -269,7 +327,7 @@ export class Limiter implements LimitListener {
 
   /** Whether `enqueue` would take one more entry. A max of 0 never frees room, so it never queues. */
   canQueue(): boolean {
-    return this.algorithm.limit > 0 && this.length < this._queueSize;
+    return this.algo.limit > 0 && this.length < this._queueSize;
   }
 
   /** Appends at the tail with an absolute deadline (Clock time); false when the queue is full. */
@@ -307,7 +365,7 @@ export class Limiter implements LimitListener {
 
   /** If there is room and a waiter, hands the head its chance (`onRoom`); true when it did. */
   wakeOne(): boolean {
-    if (this._inflight >= this.algorithm.limit) return false;
+    if (this._inflight >= this.algo.limit) return false;
     const e = this.head;
     if (e === undefined) return false;
     this.unlink(e);
@@ -327,11 +385,11 @@ export class Limiter implements LimitListener {
   }
 
   snapshot(): LimiterSnapshot {
-    return {
+    const s: LimiterSnapshot = {
       name: this.name,
       kind: this.kind,
       inflight: this._inflight,
-      max: this.algorithm.limit,
+      max: this.algo.limit,
       queued: this.length,
       queueSize: this._queueSize,
       queueTimeout: this._queueTimeout,
@@ -339,13 +397,25 @@ export class Limiter implements LimitListener {
       acquired: this._acquired,
       released: this._released,
     };
+    if (this._adaptive !== undefined) s.adaptive = this._adaptive.snapshot();
+    return s;
+  }
+
+  /** Takes `a` as the algorithm: listens to it and keeps what the hot path asks of it at hand. */
+  private adopt(a: LimitAlgorithm): void {
+    this.fixed = a instanceof FixedLimit ? a : undefined;
+    this._adaptive = isAdaptive(a) ? a : undefined;
+    // One sample object for the limiter's life, made the first time an algorithm wants samples.
+    if (a.wantsSamples) this.sample ??= { rttMs: 0, inflightAtStart: 0, outcome: 'ignored' };
+    else this.sample = undefined;
+    a.listen(this);
   }
 
   private take(): Permit {
     const n = ++this._inflight;
     this._acquired++;
     if (n > this._peak) this._peak = n;
-    return new LimiterPermit(this, this.sample === undefined ? 0 : this.clock.now(), n);
+    return new LimiterPermit(this, this.sample === undefined ? UNTIMED : this.clock.now(), n);
   }
 
   private expire(entry: QueueEntry): void {

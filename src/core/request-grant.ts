@@ -45,7 +45,7 @@ class RequestGrant implements Grant {
     this.first = first;
   }
 
-  release(outcome?: ReleaseOutcome): void {
+  release(outcome?: ReleaseOutcome, appDoneAt?: number): void {
     let p = this.first;
     if (p === undefined) return;
     this.first = undefined;
@@ -53,7 +53,7 @@ class RequestGrant implements Grant {
     // Give everything back before anyone retries, so a waiter does not find this request's
     // global permit still held after its route permit came free.
     for (let i = 0; p !== undefined; p = p.next, i++) {
-      p.releaseQuiet(outcome);
+      p.releaseQuiet(outcome, appDoneAt);
       (slots[i] as Slot).released(this.key);
     }
     wakeOldestFirst(this.plan.queues);

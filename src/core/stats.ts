@@ -22,6 +22,10 @@ export interface ConnectionStats {
 export interface StatsSnapshot {
   config: { version: string; generation: number };
   connections: ConnectionStats;
+  /**
+   * Every limiter: `max` is the limit in force (a fixed max, or where an adaptive limit stands
+   * now); `adaptive` ({algorithm, min, max, minRttMs, sampleRttMs}) only on adaptive ones.
+   */
   limiters: LimiterSummary[];
   totals: ReturnType<DecisionTotals['snapshot']>;
   /** Exchanges between arrival and their end: queued, forwarding, streaming. */

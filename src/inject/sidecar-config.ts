@@ -55,6 +55,8 @@ export function sidecarConfig({ annotations, podVolumes, settings, problems }: S
   }
   let config = structuredClone(settings.config) as Json;
   for (const l of inline) config = setPath(config, l.path, limitValue(l.kind, annotations[l.annotation] as string));
+  // A pod's fixed max wins over an adaptive global limit in the chart's defaults (a limiter has one or the other).
+  if (inline.some((l) => l.path.join('.') === 'inflight.max')) config = withoutAdaptive(config);
   // A native sidecar is stopped only after the app has exited, when the pod has long left the
   // Service's endpoints: keeping the listener open then (drain.delay) would only answer 502.
   if (settings.nativeSidecar) config = setPath(config, ['drain', 'delay'], 0);
@@ -77,6 +79,13 @@ export function sidecarConfig({ annotations, podVolumes, settings, problems }: S
 /** The chart's drain as the sidecar will run it: a native sidecar runs without the delay (see above). */
 function chartDrainMs(settings: InjectorSettings): { delay: number; timeout: number } {
   return settings.nativeSidecar ? { ...settings.drainMs, delay: 0 } : settings.drainMs;
+}
+
+function withoutAdaptive(config: Json): Json {
+  const inflight = config['inflight'];
+  if (typeof inflight !== 'object' || inflight === null || Array.isArray(inflight) || !('adaptive' in inflight)) return config;
+  const { adaptive: _replaced, ...rest } = inflight as Json;
+  return { ...config, inflight: rest };
 }
 
 function setPath(obj: Json, path: readonly string[], value: unknown): Json {

@@ -56,6 +56,12 @@ export abstract class InboundExchange implements InboundRequest, ExchangeEnd {
   status = 0;
   completed = false;
   failure: Failure | undefined = undefined;
+  /**
+   * `performance.now()` (the core's system clock) when the app's answer was over (its body
+   * complete, or the forward failed); undefined while it is not. The permits' RTT ends here,
+   * not when the client has read the answer.
+   */
+  appDoneAt: number | undefined = undefined;
 
   constructor(protected readonly dataPath: DataPath) {}
 
@@ -83,7 +89,7 @@ export abstract class InboundExchange implements InboundRequest, ExchangeEnd {
     const g = this.grant;
     if (g !== undefined) {
       this.grant = undefined;
-      g.release(releaseOutcome(this));
+      g.release(releaseOutcome(this), this.appDoneAt);
     }
     const span = this.span;
     if (span !== undefined) {

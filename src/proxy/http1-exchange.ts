@@ -152,7 +152,10 @@ export class Http1Exchange extends NodeExchange implements Dispatcher.DispatchHa
 
   onResponseEnd(): void {
     this.forwardDone = true;
-    this.dataPath.telemetry.recordUpstream((performance.now() - this.forwardedAt) / 1000);
+    // One clock read for both: the upstream histogram and the end of the limiters' RTT sample.
+    const now = performance.now();
+    this.appDoneAt = now;
+    this.dataPath.telemetry.recordUpstream((now - this.forwardedAt) / 1000);
     if (this.ended || this.answered) return;
     try {
       this.completed = true;
@@ -170,7 +173,9 @@ export class Http1Exchange extends NodeExchange implements Dispatcher.DispatchHa
     if (this.ended || this.answered) return;
     try {
       const f = upstreamFailure(err);
-      this.dataPath.telemetry.recordUpstream((performance.now() - this.forwardedAt) / 1000);
+      const now = performance.now();
+      this.appDoneAt = now;
+      this.dataPath.telemetry.recordUpstream((now - this.forwardedAt) / 1000);
       this.span?.setAttribute('portcullis.upstream.error', f.error);
       this.dataPath.upstreamError(f.error, err);
       this.fail(f.status, f.error, 'upstream');

@@ -130,7 +130,7 @@ export class Telemetry implements Configurable {
     });
     const connections = meter.createObservableGauge('portcullis_connections', { description: 'Open client sockets' });
     const inflight = meter.createObservableGauge('portcullis_inflight', { description: 'In-flight requests per limiter' });
-    const limit = meter.createObservableGauge('portcullis_limit', { description: 'Max in-flight requests per limiter' });
+    const limit = meter.createObservableGauge('portcullis_limit', { description: 'In-flight requests allowed per limiter now: the fixed max, or where an adaptive limit stands' });
     const queueDepth = meter.createObservableGauge('portcullis_queue_depth', { description: 'Queued requests per limiter' });
     meter.addBatchObservableCallback(
       (r) => {
@@ -221,8 +221,11 @@ export class Telemetry implements Configurable {
       }
       if (d.limiter !== undefined) {
         attributes['portcullis.limiter'] = d.limiter;
+        // The limit in force when deciding (an adaptive one moves); what an adaptive one has learnt, once known.
         attributes['portcullis.limit'] = d.limit;
         attributes['portcullis.inflight'] = d.inflight;
+        if (d.minRttMs !== undefined) attributes['portcullis.limit.min_rtt_ms'] = d.minRttMs;
+        if (d.sampleRttMs !== undefined) attributes['portcullis.limit.sample_rtt_ms'] = d.sampleRttMs;
       }
       if (d.reason !== undefined) attributes['portcullis.reason'] = d.reason;
       span.setAttributes(attributes);

@@ -37,7 +37,7 @@ describe('charts/portcullis/values.schema.json', () => {
       if (node.type === 'object' && node.properties && node.additionalProperties !== false) open.push(path || '(root)');
       for (const [k, v] of Object.entries(node.properties ?? {})) walk(v, `${path}.${k}`);
       if (node.items) walk(node.items, `${path}[]`);
-      for (const alt of node.anyOf ?? []) walk(alt, path);
+      for (const alt of [...(node.anyOf ?? []), ...(node.oneOf ?? [])]) walk(alt, path);
     };
     walk(JSON.parse(readFileSync(join(ROOT, 'charts', 'portcullis', 'values.schema.json'), 'utf8')), '');
     expect(open).toEqual([]);

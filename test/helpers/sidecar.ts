@@ -276,6 +276,8 @@ export interface Stats {
     peak: number;
     acquired: number;
     released: number;
+    /** Only on adaptive limiters (issue 12). */
+    adaptive?: { algorithm: string; min: number; max: number; minRttMs?: number; sampleRttMs?: number };
   }>;
   totals: {
     admitted: number;

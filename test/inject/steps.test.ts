@@ -13,7 +13,7 @@ import { listenerWarnings, sidecarContainer } from '../../src/inject/sidecar-con
 import { parseSettings } from '../../src/inject/settings.ts';
 import type { InjectorSettings } from '../../src/inject/settings.ts';
 
-function settings(nativeSidecar: boolean): InjectorSettings {
+function settings(nativeSidecar: boolean, config: Record<string, unknown> = { drain: { delay: '5s', timeout: '20s' } }): InjectorSettings {
   return parseSettings(
     JSON.stringify({
       sidecar: {
@@ -28,7 +28,7 @@ function settings(nativeSidecar: boolean): InjectorSettings {
       appPort: 18080,
       appPortEnv: 'PORT',
       configVolume: 'pc-config',
-      config: { drain: { delay: '5s', timeout: '20s' } },
+      config,
       graceMarginSeconds: 5,
     }),
     'settings.json',
@@ -127,6 +127,18 @@ describe('sidecarConfig', () => {
     const problems: string[] = [];
     sidecarConfig({ annotations: { 'portcullis.dev/inflight-max': 'x' }, podVolumes: [{ name: 'pc-config' }], settings: classic, problems });
     expect(problems).toEqual(['the pod already has a volume named pc-config', 'portcullis.dev/inflight-max: must be a whole number, got "x"']);
+  });
+
+  test('issue 12: a pod inflight-max replaces an adaptive global limit of the chart defaults (a limiter has one or the other)', () => {
+    const adaptive = settings(false, { inflight: { adaptive: { algorithm: 'gradient', max: 50 }, queue: { size: 3 } } });
+    const problems: string[] = [];
+    const pinned = sidecarConfig({ annotations: { 'portcullis.dev/inflight-max': '7' }, podVolumes: undefined, settings: adaptive, problems });
+    expect(problems).toEqual([]);
+    expect(JSON.parse(pinned.generated ?? '')).toEqual({ inflight: { max: 7, queue: { size: 3 } } });
+    // Other inline limits keep the adaptive one.
+    const kept = sidecarConfig({ annotations: { 'portcullis.dev/inflight-queue-size': '9' }, podVolumes: undefined, settings: adaptive, problems });
+    expect(problems).toEqual([]);
+    expect(JSON.parse(kept.generated ?? '')).toEqual({ inflight: { adaptive: { algorithm: 'gradient', max: 50 }, queue: { size: 9 } } });
   });
 });
 

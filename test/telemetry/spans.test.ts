@@ -113,11 +113,30 @@ describe('spans for every decision', () => {
     });
     expect(s.attributes['portcullis.config.version']).toMatch(/^[0-9a-f]{12}$/);
     expect(s.attributes['portcullis.reason']).toBeUndefined();
+    // A fixed limiter has learnt nothing to show.
+    expect(s.attributes['portcullis.limit.min_rtt_ms']).toBeUndefined();
+    expect(s.attributes['portcullis.limit.sample_rtt_ms']).toBeUndefined();
     // The app sees exactly one traceparent: ours, same trace, our span as parent.
     const seen = up.requests.find((q) => q.path === '/echo');
     expect(seen?.headers.traceparent).toBe(`00-${TRACE_ID}-${s.spanContext().spanId}-01`);
     expect(seen?.rawHeaders.filter((h) => h.toLowerCase() === 'traceparent')).toHaveLength(1);
     expect(seen?.headers.tracestate).toBe('a=b');
+  });
+
+  it('issue 12: an adaptive reporter adds what it has learnt; portcullis.limit is the limit in force at the decision', async () => {
+    const { sc } = await start({ routes: [{ name: 'a', match: { prefix: '/a' }, inflight: { adaptive: { algorithm: 'gradient', min: 7, max: 7 } } }] });
+    // The first request at light load gives the limit its first sample; the ones after it report it.
+    for (let i = 0; i < 3; i++) expect((await request(sc.port, { path: `/a/${i}?ms=5` })).status).toBe(200);
+    const all = await waitFor('3 admitted spans', () => (spans({ decision: 'admitted' }).length === 3 ? spans({ decision: 'admitted' }) : undefined));
+    const last = all.find((x) => x.attributes['url.path'] === '/a/2');
+    expect(last?.attributes).toMatchObject({ 'portcullis.limiter': 'route:a', 'portcullis.limit': 7, 'portcullis.inflight': 1 });
+    for (const key of ['portcullis.limit.min_rtt_ms', 'portcullis.limit.sample_rtt_ms']) {
+      const v = last?.attributes[key];
+      expect(typeof v, key).toBe('number');
+      // The app took 5 ms or more; the RTT is the forward's round trip, bounded by the test's own time.
+      expect(v as number, key).toBeGreaterThan(0);
+      expect(v as number, key).toBeLessThan(5000);
+    }
   });
 
   it('issue 10: url.path is the normalized path, the one the route matched and the app received', async () => {

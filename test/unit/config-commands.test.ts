@@ -61,16 +61,22 @@ describe('portcullis check / schema', () => {
         for (const [key, child] of Object.entries(properties)) {
           const c = child as Record<string, unknown>;
           if (typeof c['description'] !== 'string' && !optional) problems.push(`${path}.${key}: no description`);
-          // Keys that have a default must say so; only optional match keys, route names and clientKey.header have none.
+          // Keys that have a default must say so; only optional match keys, route names, clientKey.header and adaptive (instead of max) have none.
           const hasDefault = 'default' in c;
           const mayLack =
-            required.includes(key) || path.includes('.match') || key === '$schema' || (key === 'inflight' && path.includes('routes')) || `${path}.${key}` === '.clientKey.header';
+            required.includes(key) ||
+            path.includes('.match') ||
+            key === '$schema' ||
+            key === 'adaptive' ||
+            (key === 'inflight' && path.includes('routes')) ||
+            `${path}.${key}` === '.clientKey.header';
           if (!hasDefault && !mayLack) problems.push(`${path}.${key}: no default`);
           walk(child, `${path}.${key}`, optional || path.includes('.match'));
         }
       }
       if (n['items'] !== undefined) walk(n['items'], `${path}[]`, optional);
       for (const o of (n['anyOf'] as unknown[] | undefined) ?? []) walk(o, path, optional);
+      for (const o of (n['oneOf'] as unknown[] | undefined) ?? []) walk(o, path, optional);
     };
     walk(schema, '', false);
     expect(problems).toEqual([]);

@@ -6,7 +6,9 @@ import { FakeClock } from '../helpers/fake-clock.ts';
 import { configSchema } from '../../src/core/config-schema.ts';
 import { Limiter, QueueEntry } from '../../src/core/limiter.ts';
 import type { Permit } from '../../src/core/limiter.ts';
-import type { LimitAlgorithm, LimitSample } from '../../src/core/limit-algorithm.ts';
+import { FixedLimit } from '../../src/core/limit-algorithm.ts';
+import type { LimitAlgorithm, LimitListener, LimitSample } from '../../src/core/limit-algorithm.ts';
+import type { AdaptiveLimit, AdaptiveSnapshot } from '../../src/core/limits/adaptive.ts';
 import type { ReleaseOutcome } from '../../src/core/release-outcome.ts';
 
 const outcomeArb: fc.Arbitrary<ReleaseOutcome | undefined> = fc.constantFrom(undefined, 'success' as const, 'dropped' as const, 'ignored' as const);
@@ -163,15 +165,20 @@ describe('Limiter samples (property)', () => {
 // per-client caps, a bypass route; random arrivals, releases (double ones too), cancels, time
 // advances and reloads that raise and lower every limit or drop and re-add routes.
 
-type InflightArb = { max: number; perClient: number; queue: { size: number; timeout: number } };
+type AdaptiveArb = { algorithm: 'gradient' | 'aimd'; min: number; max: number; initial: number };
+type InflightArb = ({ max: number } | { adaptive: AdaptiveArb }) & { perClient: number; queue: { size: number; timeout: number } };
 type RouteArb = { mode: 'limited' | 'unlimited' | 'removed'; inflight: InflightArb };
 type ConfigArb = { global: InflightArb; a: RouteArb; b: RouteArb; dryRun: boolean };
 
+// issue 12: a limit is fixed or adaptive, and reloads switch between them (and between algorithms).
+const adaptiveArb: fc.Arbitrary<AdaptiveArb> = fc
+  .record({ algorithm: fc.constantFrom('gradient' as const, 'aimd' as const), min: fc.integer({ min: 1, max: 2 }), span: fc.integer({ min: 0, max: 3 }), at: fc.nat() })
+  .map(({ algorithm, min, span, at }) => ({ algorithm, min, max: min + span, initial: min + (at % (span + 1)) }));
 const inflightArb: fc.Arbitrary<InflightArb> = fc.record({
-  max: fc.integer({ min: 0, max: 4 }),
+  limit: fc.oneof({ weight: 2, arbitrary: fc.integer({ min: 0, max: 4 }).map((max) => ({ max })) }, { weight: 1, arbitrary: adaptiveArb.map((adaptive) => ({ adaptive })) }),
   perClient: fc.integer({ min: 0, max: 3 }),
   queue: fc.record({ size: fc.integer({ min: 0, max: 3 }), timeout: fc.integer({ min: 1, max: 1000 }) }),
-});
+}).map(({ limit, perClient, queue }) => ({ ...limit, perClient, queue }));
 const routeArb: fc.Arbitrary<RouteArb> = fc.record({
   mode: fc.constantFrom('limited' as const, 'limited' as const, 'unlimited' as const, 'removed' as const),
   inflight: inflightArb,
@@ -233,7 +240,17 @@ const REJECT_REASONS: readonly Reason[] = ['inflight_limit', 'client_inflight_li
 async function runScenario(start: ConfigArb, ops: Op[]): Promise<void> {
   const clock = new FakeClock();
   let config = toConfig(start);
-  const adm = new Admission(config, { clock });
+  // An adaptive algorithm may lower its limit on a sample; a limiter lowered so in a step may end it over its limit.
+  const lowered = new Set<string>();
+  const adm = new Admission(config, {
+    clock,
+    changes: {
+      moved: (limiter, _algorithm, change) => {
+        if (change.to < change.from) lowered.add(limiter);
+      },
+      reloaded: () => {},
+    },
+  });
   const grants: GrantRec[] = [];
   const waits: WaitRec[] = [];
   const byEntry = new Map<unknown, WaitRec>();
@@ -275,8 +292,8 @@ async function runScenario(start: ConfigArb, ops: Op[]): Promise<void> {
       expect(l.released).toBeLessThanOrEqual(l.acquired);
       expect(l.inflight).toBeGreaterThanOrEqual(0);
       if (!config.dryRun) {
-        // 1. Over max only when a reload lowered it, and then nothing new is admitted.
-        if (admittedNow > 0) expect(l.inflight, `${l.name} over max after admitting`).toBeLessThanOrEqual(l.max);
+        // 1. Over max only when a reload (or its adaptive algorithm) lowered it, and then nothing new is admitted.
+        if (admittedNow > 0 && !lowered.has(l.name)) expect(l.inflight, `${l.name} over max after admitting`).toBeLessThanOrEqual(l.max);
         // Room means an empty queue, so a newcomer can never overtake a waiter.
         if (l.hasRoom()) expect(l.queued, `${l.name} has room and waiters`).toBe(0);
       }
@@ -329,6 +346,7 @@ async function runScenario(start: ConfigArb, ops: Op[]): Promise<void> {
 
   for (const op of ops) {
     step++;
+    lowered.clear();
     const before = snapshotBefore();
     const acquiredBefore = [...seen].reduce((n, l) => n + l.acquired, 0);
     const releasedBefore = [...seen].reduce((n, l) => n + l.released, 0);
@@ -411,6 +429,7 @@ async function runScenario(start: ConfigArb, ops: Op[]): Promise<void> {
   // Wind down: release everything (twice), let the queues drain or time out.
   for (let round = 0; round < 1000; round++) {
     step++;
+    lowered.clear();
     const before = snapshotBefore();
     for (const g of grants) {
       g.grant.release();
@@ -446,5 +465,191 @@ describe('Admission over several limiters (property)', () => {
       fc.asyncProperty(configArb(fc.boolean()), fc.array(opArb(fc.boolean()), { minLength: 20, maxLength: 120, size: 'max' }), runScenario),
       { numRuns: 120 },
     );
+  });
+});
+
+// ---------------------------------------------------------------------------------------------
+// issue 12: the algorithm replaced in place (fixed <-> adaptive) among everything else a limiter
+// sees. The counts, the queue and the permits carry over; room still means an empty queue; a
+// permit taken untimed (under a FixedLimit) never reports a sample; every other permit reports
+// one, to the algorithm in force when it comes back, with its RTT ending at `endedAt` if given.
+
+/** An adaptive limit whose limit the test moves. */
+class Movable implements AdaptiveLimit {
+  readonly wantsSamples = true;
+  readonly algorithm = 'gradient' as const;
+  readonly samples: LimitSample[] = [];
+  onChange: AdaptiveLimit['onChange'] = undefined;
+  minRttMs: number | undefined = undefined;
+  sampleRttMs: number | undefined = undefined;
+  private listener: LimitListener | undefined;
+  constructor(public limit: number) {}
+  onSample(s: Readonly<LimitSample>): void {
+    this.samples.push({ ...s });
+  }
+  listen(l: LimitListener | undefined): void {
+    this.listener = l;
+  }
+  snapshot(): AdaptiveSnapshot {
+    return { algorithm: this.algorithm, min: 0, max: 10, minRttMs: undefined, sampleRttMs: undefined };
+  }
+  retune(): void {}
+  move(n: number): void {
+    this.limit = n;
+    this.listener?.limitChanged();
+  }
+}
+
+/** Takes the room it is handed and tells the test. */
+class Taker extends QueueEntry {
+  constructor(
+    order: number,
+    private readonly took: (p: Permit | undefined, from: Limiter) => void,
+  ) {
+    super(order);
+  }
+  onRoom(from: Limiter): void {
+    this.took(from.tryAcquire(), from);
+  }
+  onDeadline(): void {}
+}
+
+describe('Limiter.setAlgorithm (property, issue 12)', () => {
+  type Algo = { kind: 'fixed' | 'adaptive'; n: number };
+  type Op =
+    | { t: 'acquire' }
+    | { t: 'enqueue'; timeout: number }
+    | { t: 'release'; i: number; quiet: boolean; outcome: ReleaseOutcome | undefined; early: number | undefined }
+    | { t: 'resize'; max: number; queueSize: number }
+    | { t: 'set'; algo: Algo }
+    | { t: 'move'; n: number }
+    | { t: 'advance'; ms: number };
+  const algoArb: fc.Arbitrary<Algo> = fc.record({ kind: fc.constantFrom('fixed' as const, 'adaptive' as const), n: fc.integer({ min: 0, max: 5 }) });
+  const op: fc.Arbitrary<Op> = fc.oneof(
+    { weight: 4, arbitrary: fc.constant({ t: 'acquire' as const }) },
+    { weight: 3, arbitrary: fc.record({ t: fc.constant('enqueue' as const), timeout: fc.integer({ min: 1, max: 100 }) }) },
+    {
+      weight: 4,
+      arbitrary: fc.record({
+        t: fc.constant('release' as const),
+        i: fc.nat(),
+        quiet: fc.boolean(),
+        outcome: outcomeArb,
+        early: fc.option(fc.integer({ min: 0, max: 30 }), { nil: undefined }),
+      }),
+    },
+    { weight: 1, arbitrary: fc.record({ t: fc.constant('resize' as const), max: fc.integer({ min: 0, max: 5 }), queueSize: fc.integer({ min: 0, max: 3 }) }) },
+    { weight: 2, arbitrary: fc.record({ t: fc.constant('set' as const), algo: algoArb }) },
+    { weight: 2, arbitrary: fc.record({ t: fc.constant('move' as const), n: fc.integer({ min: 0, max: 5 }) }) },
+    { weight: 2, arbitrary: fc.record({ t: fc.constant('advance' as const), ms: fc.integer({ min: 0, max: 60 }) }) },
+  );
+
+  it('counts, queue and permits carry over; room means an empty queue; untimed permits report nothing', () => {
+    fc.assert(
+      fc.property(algoArb, fc.array(op, { maxLength: 100, size: 'max' }), (start, ops) => {
+        const clock = new FakeClock();
+        const make = (a: Algo): LimitAlgorithm => (a.kind === 'fixed' ? new FixedLimit(a.n) : new Movable(a.n));
+        const l = new Limiter({ name: 'route:r', kind: 'route', limits: { max: start.n, queueSize: 2, queueTimeout: 1000 }, clock, algorithm: make(start) });
+        type Held = { p: Permit; at: number; inflight: number; timed: boolean; done: boolean };
+        const held: Held[] = [];
+        const sent = new Map<Movable, LimitSample[]>();
+        const expectSample = (a: LimitAlgorithm, s: LimitSample) => {
+          if (!(a instanceof Movable)) return;
+          const list = sent.get(a) ?? [];
+          list.push(s);
+          sent.set(a, list);
+        };
+        const record = (p: Permit | undefined, from: Limiter) => {
+          // Room was given, so the taker gets its permit.
+          expect(p).toBeDefined();
+          if (p) held.push({ p, at: clock.now(), inflight: from.inflight, timed: from.algorithm.wantsSamples, done: false });
+        };
+        let order = 0;
+        for (const o of ops) {
+          switch (o.t) {
+            case 'acquire': {
+              const hadRoom = l.inflight < l.max;
+              const p = l.tryAcquire();
+              expect(p !== undefined).toBe(hadRoom);
+              if (p) held.push({ p, at: clock.now(), inflight: l.inflight, timed: l.algorithm.wantsSamples, done: false });
+              break;
+            }
+            case 'enqueue':
+              // Only a limiter without room takes a waiter (as admission does).
+              if (!l.hasRoom()) l.enqueue(new Taker(++order, record), clock.now() + o.timeout);
+              break;
+            case 'release': {
+              const h = held[o.i % Math.max(1, held.length)];
+              if (h === undefined) break;
+              const endedAt = o.early === undefined ? undefined : Math.max(h.at, clock.now() - o.early);
+              const fresh = !h.done;
+              const algo = l.algorithm;
+              if (fresh && h.timed && algo.wantsSamples) {
+                expectSample(algo, { rttMs: (endedAt ?? clock.now()) - h.at, inflightAtStart: h.inflight, outcome: o.outcome ?? 'ignored' });
+              }
+              h.done = true;
+              if (o.quiet) {
+                expect(h.p.releaseQuiet(o.outcome, endedAt)).toBe(fresh);
+                l.wake();
+              } else h.p.release(o.outcome, endedAt);
+              break;
+            }
+            case 'resize':
+              l.resize({ max: o.max, queueSize: o.queueSize, queueTimeout: 1000 });
+              break;
+            case 'set':
+              l.setAlgorithm(make(o.algo));
+              break;
+            case 'move':
+              if (l.algorithm instanceof Movable) l.algorithm.move(o.n);
+              break;
+            case 'advance':
+              clock.advance(o.ms);
+              break;
+          }
+          const open = held.filter((h) => !h.done).length;
+          expect(l.inflight).toBe(open);
+          expect(l.acquired - l.released).toBe(open);
+          if (l.hasRoom()) expect(l.queued, 'room and waiters').toBe(0);
+          expect(l.queued).toBeLessThanOrEqual(3);
+          expect(l.adaptive === undefined).toBe(!(l.algorithm instanceof Movable));
+          expect(l.snapshot().adaptive === undefined).toBe(l.adaptive === undefined);
+          for (const [a, samples] of sent) expect(a.samples).toEqual(samples);
+        }
+        for (const h of held) h.p.release();
+        clock.advance(2000);
+        expect(l.snapshot()).toMatchObject({ inflight: 0, queued: 0 });
+        expect(l.released).toBe(l.acquired);
+        expect(clock.armed).toBe(0);
+      }),
+      { numRuns: 400 },
+    );
+  });
+
+  it('a switch from fixed to adaptive keeps the permits but feeds it no RTT of the fixed ones', () => {
+    const clock = new FakeClock();
+    const l = new Limiter({ name: 'global', kind: 'global', limits: { max: 2, queueSize: 1, queueTimeout: 1000 }, clock });
+    const old = l.tryAcquire() as Permit;
+    clock.advance(100);
+    const a = new Movable(3);
+    l.setAlgorithm(a);
+    expect(l.snapshot()).toMatchObject({ inflight: 1, max: 3, adaptive: { algorithm: 'gradient' } });
+    const fresh = l.tryAcquire() as Permit;
+    clock.advance(40);
+    old.release('success');
+    fresh.release('success', clock.now() - 15);
+    expect(a.samples).toEqual([{ rttMs: 25, inflightAtStart: 2, outcome: 'success' }]);
+    // And back: the adaptive limit no longer listens; a lower fixed limit admits nothing until the count falls.
+    const p1 = l.tryAcquire() as Permit;
+    const p2 = l.tryAcquire() as Permit;
+    l.setAlgorithm(new FixedLimit(1));
+    a.move(5);
+    expect(l.max).toBe(1);
+    expect(l.tryAcquire()).toBeUndefined();
+    p1.release();
+    expect(l.tryAcquire()).toBeUndefined();
+    p2.release('success');
+    expect(a.samples).toHaveLength(1);
+    expect(l.snapshot().adaptive).toBeUndefined();
   });
 });
