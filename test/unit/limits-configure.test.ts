@@ -1,15 +1,13 @@
 /**
- * Issue 12: building adaptive limits and what a reload does to a limiter's limit
- * (src/core/limits/configure.ts): retune in place for the same algorithm, build anew on a
- * switch, starting from the limit in force so a switch under load does not jump.
+ * Issue 12: building adaptive limits (src/core/limits/configure.ts), a raised limit waking the
+ * limiter's queue, and retune being all or nothing. Reload switching is test/unit/adaptive-reload.
  */
-import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { FixedLimit } from '../../src/core/limit-algorithm.ts';
 import { Limiter, QueueEntry } from '../../src/core/limiter.ts';
-import type { AdaptiveConfig, AimdConfig, GradientConfig } from '../../src/core/limits/adaptive.ts';
+import type { AimdConfig, GradientConfig } from '../../src/core/limits/adaptive.ts';
 import { AimdLimit } from '../../src/core/limits/aimd.ts';
-import { applyLimitReload, createAdaptiveLimit, isAdaptiveLimit, planLimitReload } from '../../src/core/limits/configure.ts';
+import { createAdaptiveLimit, isAdaptiveLimit } from '../../src/core/limits/configure.ts';
 import { GradientLimit } from '../../src/core/limits/gradient.ts';
 import { FakeClock } from '../helpers/fake-clock.ts';
 
@@ -32,53 +30,7 @@ describe('createAdaptiveLimit', () => {
   });
 });
 
-describe('planLimitReload', () => {
-  const clock = new FakeClock();
-
-  it('fixed to fixed: set in place', () => {
-    const f = new FixedLimit(7);
-    const plan = planLimitReload(f, { max: 9 });
-    expect(plan).toEqual({ kind: 'resize', limit: f, max: 9 });
-    expect(applyLimitReload(plan, clock)).toBe(f);
-    expect(f.limit).toBe(9);
-  });
-
-  it('the same adaptive algorithm: retuned in place, keeping minRTT and the limit (clamped)', () => {
-    const g = new GradientLimit(gradient({ initial: 40 }), clock);
-    g.onSample({ rttMs: 5, inflightAtStart: 1, outcome: 'success' });
-    const plan = planLimitReload(g, gradient({ min: 1, max: 30, tolerance: 2 }));
-    expect(plan.kind).toBe('retune');
-    expect(applyLimitReload(plan, clock)).toBe(g);
-    expect([g.limit, g.minRttMs]).toEqual([30, 5]);
-  });
-
-  it('any switch builds anew from the limit in force, clamped into the new [min, max]', () => {
-    fc.assert(
-      fc.property(
-        fc.oneof(
-          fc.integer({ min: 0, max: 500 }).map((n) => ({ kind: 'fixed' as const, n })),
-          fc.integer({ min: 1, max: 500 }).map((n) => ({ kind: 'gradient' as const, n })),
-          fc.integer({ min: 1, max: 500 }).map((n) => ({ kind: 'aimd' as const, n })),
-        ),
-        fc.constantFrom('fixed' as const, 'gradient' as const, 'aimd' as const),
-        fc.integer({ min: 1, max: 100 }),
-        fc.integer({ min: 0, max: 300 }),
-        (from, to, min, span) => {
-          const current = from.kind === 'fixed' ? new FixedLimit(from.n) : createAdaptiveLimit(from.kind === 'gradient' ? gradient({ max: 500, initial: from.n }) : aimd({ max: 500, initial: from.n }), clock);
-          const next: AdaptiveConfig | { max: number } = to === 'fixed' ? { max: min + span } : to === 'gradient' ? gradient({ min, max: min + span, initial: min }) : aimd({ min, max: min + span, initial: min });
-          const plan = planLimitReload(current, next);
-          const built = applyLimitReload(plan, clock);
-          if (from.kind === to) {
-            expect(built).toBe(current);
-            expect(plan.kind).toBe(to === 'fixed' ? 'resize' : 'retune');
-          } else expect(built).not.toBe(current);
-          // Fixed takes its max; adaptive keeps (or starts from) the limit in force, clamped.
-          expect(built.limit).toBe(to === 'fixed' ? min + span : Math.min(min + span, Math.max(min, from.n)));
-        },
-      ),
-    );
-  });
-
+describe('an adaptive limit in a limiter', () => {
   it('a limiter on an adaptive limit wakes its queue when a reload raises the limit (the listener)', () => {
     const clk = new FakeClock();
     const g = new GradientLimit(gradient({ initial: 2 }), clk);
