@@ -3,7 +3,7 @@
  * and the one place that builds it.
  */
 import type { Limiter } from './limiter.ts';
-import type { ReleaseOutcome } from './release-outcome.ts';
+import type { ReleaseOutcome, ReleaseTiming } from './release-outcome.ts';
 
 export type Reason =
   | 'connection_limit'
@@ -17,11 +17,11 @@ export type Reason =
 export interface Grant {
   /**
    * Releases every permit of the request, exactly once; later calls do nothing. The outcome
-   * (default 'ignored') goes to each limiter's limit algorithm, and so does `appDoneAt` (Clock
-   * time, `performance.now()` for the system clock): when the app's answer was complete, so a
-   * client that is slow to read it does not count as the app's latency. Default: now.
+   * (default 'ignored') goes to each limiter's limit algorithm, and so does `timing`: the app's
+   * part of the exchange (ReleaseTiming), so that time a client sets the pace of (its request
+   * body, its reading of the answer) does not count as the app's latency.
    */
-  release(outcome?: ReleaseOutcome, appDoneAt?: number): void;
+  release(outcome?: ReleaseOutcome, timing?: ReleaseTiming): void;
 }
 
 export interface Decision {

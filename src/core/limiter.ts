@@ -13,7 +13,7 @@ import { PortcullisError } from './errors.ts';
 import { FixedLimit } from './limit-algorithm.ts';
 import type { LimitAlgorithm, LimitListener, LimitSample } from './limit-algorithm.ts';
 import type { AdaptiveConfig, AdaptiveLimit, AdaptiveSnapshot } from './limits/adaptive.ts';
-import type { ReleaseOutcome } from './release-outcome.ts';
+import type { ReleaseOutcome, ReleaseTiming } from './release-outcome.ts';
 
 export type LimiterKind = 'global' | 'route' | 'client' | 'route-client';
 
@@ -45,16 +45,15 @@ export interface Permit {
   /**
    * Gives the permit back with how the request went (default 'ignored': teaches the limit
    * nothing) and wakes the limiter's queue. Idempotent: only the first call counts, and the
-   * algorithm gets one sample per permit. `endedAt` (limiter Clock time) is when the work the
-   * permit stood for was done, if that was before now (the app's answer completed while the
-   * client still reads it): the sample's RTT ends there. Default: now.
+   * algorithm gets one sample per permit. `timing` narrows the sample's RTT to the app's part
+   * of the exchange (see ReleaseTiming); without it the RTT runs from acquire to now.
    */
-  release(outcome?: ReleaseOutcome, endedAt?: number): void;
+  release(outcome?: ReleaseOutcome, timing?: ReleaseTiming): void;
   /**
    * The same without waking anyone, for a holder of several permits that gives them all back
    * before any waiter retries, then wakes the queues itself. False when already released.
    */
-  releaseQuiet(outcome?: ReleaseOutcome, endedAt?: number): boolean;
+  releaseQuiet(outcome?: ReleaseOutcome, timing?: ReleaseTiming): boolean;
   /**
    * A link for a holder of several permits (a request's grant) to chain them, so that holding
    * them allocates no list; the limiter never reads it.
@@ -130,19 +129,19 @@ class LimiterPermit implements Permit {
     this.inflightAtStart = inflightAtStart;
   }
 
-  release(outcome: ReleaseOutcome = 'ignored', endedAt?: number): void {
+  release(outcome: ReleaseOutcome = 'ignored', timing?: ReleaseTiming): void {
     const l = this.limiter;
     if (l === undefined) return;
     this.limiter = undefined;
-    l.giveBack(this.startedAt, this.inflightAtStart, outcome, endedAt);
+    l.giveBack(this.startedAt, this.inflightAtStart, outcome, timing);
     l.wake();
   }
 
-  releaseQuiet(outcome: ReleaseOutcome = 'ignored', endedAt?: number): boolean {
+  releaseQuiet(outcome: ReleaseOutcome = 'ignored', timing?: ReleaseTiming): boolean {
     const l = this.limiter;
     if (l === undefined) return false;
     this.limiter = undefined;
-    l.giveBack(this.startedAt, this.inflightAtStart, outcome, endedAt);
+    l.giveBack(this.startedAt, this.inflightAtStart, outcome, timing);
     return true;
   }
 }
@@ -244,14 +243,19 @@ export class Limiter implements LimitListener {
    * Uncounts a permit, once per permit (the permit guards that), and reports its sample, unless
    * it was taken untimed (under a FixedLimit, before a switch to an adaptive one). @internal
    */
-  giveBack(startedAt: number, inflightAtStart: number, outcome: ReleaseOutcome, endedAt: number | undefined): void {
+  giveBack(startedAt: number, inflightAtStart: number, outcome: ReleaseOutcome, timing: ReleaseTiming | undefined): void {
     this._inflight--;
     this._released++;
     const s = this.sample;
     if (s === undefined || startedAt === UNTIMED) return;
-    // An end before the start cannot be (another clock's reading): take it as now.
-    const end = endedAt !== undefined && endedAt >= startedAt ? endedAt : this.clock.now();
-    s.rttMs = end - startedAt;
+    // The app's part: from the later of acquire and the body's end, to the app's answer done.
+    // An answer done before acquire cannot be (another clock's reading): take now; one done
+    // before the body was all in (the app did not wait for it) runs from acquire.
+    const appDoneAt = timing?.appDoneAt;
+    const end = appDoneAt !== undefined && appDoneAt >= startedAt ? appDoneAt : this.clock.now();
+    const bodyDoneAt = timing?.bodyDoneAt;
+    const start = bodyDoneAt !== undefined && bodyDoneAt > startedAt && bodyDoneAt <= end ? bodyDoneAt : startedAt;
+    s.rttMs = end - start;
     s.inflightAtStart = inflightAtStart;
     s.outcome = outcome;
     // An algorithm that changes its limit here must not wake the queue before the caller has

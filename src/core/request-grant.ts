@@ -5,7 +5,7 @@
 import type { Plan, Slot } from './admission-plan.ts';
 import type { Grant } from './decision.ts';
 import type { Limiter, Permit } from './limiter.ts';
-import type { ReleaseOutcome } from './release-outcome.ts';
+import type { ReleaseOutcome, ReleaseTiming } from './release-outcome.ts';
 import { wakeOldestFirst } from './waiter.ts';
 
 /**
@@ -45,7 +45,7 @@ class RequestGrant implements Grant {
     this.first = first;
   }
 
-  release(outcome?: ReleaseOutcome, appDoneAt?: number): void {
+  release(outcome?: ReleaseOutcome, timing?: ReleaseTiming): void {
     let p = this.first;
     if (p === undefined) return;
     this.first = undefined;
@@ -53,7 +53,7 @@ class RequestGrant implements Grant {
     // Give everything back before anyone retries, so a waiter does not find this request's
     // global permit still held after its route permit came free.
     for (let i = 0; p !== undefined; p = p.next, i++) {
-      p.releaseQuiet(outcome, appDoneAt);
+      p.releaseQuiet(outcome, timing);
       (slots[i] as Slot).released(this.key);
     }
     wakeOldestFirst(this.plan.queues);

@@ -59,9 +59,16 @@ export abstract class InboundExchange implements InboundRequest, ExchangeEnd {
   /**
    * `performance.now()` (the core's system clock) when the app's answer was over (its body
    * complete, or the forward failed); undefined while it is not. The permits' RTT ends here,
-   * not when the client has read the answer.
+   * not when the client has read the answer (ReleaseTiming).
    */
   appDoneAt: number | undefined = undefined;
+  /** The same clock when the request body was all in; undefined without a body. The RTT starts here. */
+  bodyDoneAt: number | undefined = undefined;
+  /**
+   * The app's answer had to wait for the client to read it (backpressure) before the app was
+   * done: the RTT measured the client too, so a success teaches the limit nothing.
+   */
+  clientPaced = false;
 
   constructor(protected readonly dataPath: DataPath) {}
 
@@ -89,7 +96,7 @@ export abstract class InboundExchange implements InboundRequest, ExchangeEnd {
     const g = this.grant;
     if (g !== undefined) {
       this.grant = undefined;
-      g.release(releaseOutcome(this), this.appDoneAt);
+      g.release(releaseOutcome(this), this);
     }
     const span = this.span;
     if (span !== undefined) {

@@ -59,7 +59,11 @@ export class Http1Exchange extends NodeExchange implements Dispatcher.DispatchHa
     // Admitted: only now may the client send the body it held back.
     if (this.expectContinue) this.res.writeContinue();
     // From here on, not before: time queued in admission is not the client's to answer for.
-    if (hasBody) this.watch().body(req);
+    if (hasBody) {
+      this.watch().body(req);
+      // The adaptive limit's RTT starts once the body is in: its pace is the client's.
+      req.once('end', () => (this.bodyDoneAt = performance.now()));
+    }
     try {
       this.owner.options.pool.dispatch(
         { origin: undefined, method: req.method as Dispatcher.HttpMethod, path: this.target, headers, body: hasBody ? req : null } as Dispatcher.DispatchOptions,
@@ -140,7 +144,9 @@ export class Http1Exchange extends NodeExchange implements Dispatcher.DispatchHa
     if (this.ended || this.answered) return;
     try {
       if (!this.res.write(chunk)) {
-        // Bytes now wait for the client: from here its reading pace is judged.
+        // Bytes now wait for the client: from here its reading pace is judged, and the app's
+        // answer is paced by it, so its RTT says nothing about the app.
+        this.clientPaced = true;
         this.watch().send();
         controller.pause();
         this.res.once('drain', () => controller.resume());

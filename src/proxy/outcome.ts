@@ -37,16 +37,20 @@ export interface ExchangeEnd {
   /** The app's answer was relayed completely (every byte handed to the client's socket). */
   readonly completed: boolean;
   readonly failure: Failure | undefined;
+  /** The answer waited for the client to read it before the app was done (backpressure). */
+  readonly clientPaced: boolean;
 }
 
 /**
  * success: the app answered below 500 and the answer completed; dropped: the app failed (a 5xx,
  * an upstream timeout, refused, reset); ignored: anything that says nothing about the app (the
- * client went away or was cut, an internal error).
+ * client went away or was cut, an internal error, or a success whose answer waited for its
+ * reader: its RTT timed the client, and a client must not be able to teach the limit that the
+ * app is slow).
  */
 export function releaseOutcome(end: ExchangeEnd): ReleaseOutcome {
   if (end.failure === 'upstream') return 'dropped';
   if (end.failure === 'ours') return 'ignored';
   if (end.status >= 500) return 'dropped';
-  return end.completed && end.status > 0 ? 'success' : 'ignored';
+  return end.completed && end.status > 0 && !end.clientPaced ? 'success' : 'ignored';
 }

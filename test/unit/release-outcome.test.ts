@@ -6,7 +6,7 @@
 import { describe, expect, it } from 'vitest';
 import { releaseOutcome, upstreamFailure, type ExchangeEnd } from '../../src/proxy/outcome.ts';
 
-const end = (e: Partial<ExchangeEnd>): ExchangeEnd => ({ status: 0, completed: false, failure: undefined, ...e });
+const end = (e: Partial<ExchangeEnd>): ExchangeEnd => ({ status: 0, completed: false, failure: undefined, clientPaced: false, ...e });
 
 describe('release outcome', () => {
   it.each<[string, Partial<ExchangeEnd>, string]>([
@@ -19,6 +19,8 @@ describe('release outcome', () => {
     ['upstream refused or reset mid-body', { status: 200, failure: 'upstream' }, 'dropped'],
     ['client went away before the head', {}, 'ignored'],
     ['client went away mid-body', { status: 200, completed: false }, 'ignored'],
+    ['issue 12: app answered 200 but had to wait for its reader', { status: 200, completed: true, clientPaced: true }, 'ignored'],
+    ['issue 12: app answered 503 while its reader was slow', { status: 503, completed: true, clientPaced: true }, 'dropped'],
     ['cut as a slow client', { status: 200, failure: 'ours' }, 'ignored'],
     ['internal error', { failure: 'ours' }, 'ignored'],
     ['internal error after a 5xx head', { status: 502, failure: 'ours' }, 'ignored'],

@@ -1,7 +1,9 @@
 /**
  * issue 12: the RTT an adaptive limit learns from is the forward's round trip: from admission
- * (so time queued is not in it) to the moment the app's answer was complete (`appDoneAt`), not
- * to the exchange's end (so a client slow to read its answer is not the app's latency). The
+ * (so time queued is not in it), or from when the request body was all in (`bodyDoneAt`, so a
+ * client trickling its body is not the app's latency), to the moment the app's answer was
+ * complete (`appDoneAt`), not to the exchange's end (so a client slow to read its answer is not
+ * the app's latency either); an answer that had to wait for its reader teaches nothing. The
  * outcome mapping stays: a 5xx is a drop, a client gone before the answer teaches nothing.
  * Through the real data path and admission, with a fake exchange and a FakeClock.
  */
@@ -115,5 +117,44 @@ describe('the RTT sample (issue 12)', () => {
       { rttMs: 70, inflightAtStart: 1, outcome: 'ignored' },
     ]);
     expect(admission.snapshot()[0]).toMatchObject({ inflight: 0, queued: 0, acquired: 3, released: 3 });
+  });
+  it('starts when the request body was all in, and a success paced by its reader teaches nothing', async () => {
+    const clock = new FakeClock();
+    const config = configSchema.parse({ inflight: { adaptive: { algorithm: 'aimd', min: 1, max: 4, initial: 4 } } });
+    let algo: Recorder | undefined;
+    const admission = new Admission(config, { clock, adaptive: (c) => (algo = new Recorder(c)) });
+    const telemetry = new Telemetry({ tracing: false, settings: config.telemetry, configVersion: 'v' });
+    const path = new DataPath({ admission, telemetry, totals: new DecisionTotals(), rejectLog: new SampledLog(silentLogger), rejects: new RejectCatalogue(config.reject) });
+    const [upload, slowReader, early] = [new Exchange(path), new Exchange(path), new Exchange(path)];
+    path.begin(upload);
+    path.begin(slowReader);
+    path.begin(early);
+
+    // The upload's body trickles in until 900; the app answers 30 ms after it is all in.
+    clock.advance(900);
+    upload.bodyDoneAt = clock.now();
+    clock.advance(30);
+    upload.status = 200;
+    upload.completed = true;
+    upload.appDoneAt = clock.now();
+    upload.end();
+    // The slow reader's answer waited for it (backpressure) before the app was done.
+    slowReader.status = 200;
+    slowReader.completed = true;
+    slowReader.clientPaced = true;
+    slowReader.appDoneAt = clock.now();
+    slowReader.end();
+    // An app that answered before the body was all in (it did not wait for it): from admission.
+    early.status = 413;
+    early.completed = true;
+    early.appDoneAt = 100;
+    early.bodyDoneAt = 500;
+    early.end();
+
+    expect(algo?.samples).toEqual([
+      { rttMs: 30, inflightAtStart: 1, outcome: 'success' },
+      { rttMs: 930, inflightAtStart: 2, outcome: 'ignored' },
+      { rttMs: 100, inflightAtStart: 3, outcome: 'success' },
+    ]);
   });
 });
