@@ -183,7 +183,7 @@ describe('adaptive limits through admission and reload (issue 12)', () => {
     const fresh = h.admit() as Decision;
     h.clock.advance(30);
     old.grant?.release('success');
-    fresh.grant?.release('dropped', h.clock.now() - 10);
+    fresh.grant?.release('dropped', { appDoneAt: h.clock.now() - 10, bodyDoneAt: undefined });
     expect((h.made[0] as Fake).samples).toEqual([{ rttMs: 20, inflightAtStart: 2, outcome: 'dropped' }]);
   });
 

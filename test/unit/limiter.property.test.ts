@@ -589,9 +589,9 @@ describe('Limiter.setAlgorithm (property, issue 12)', () => {
               }
               h.done = true;
               if (o.quiet) {
-                expect(h.p.releaseQuiet(o.outcome, endedAt)).toBe(fresh);
+                expect(h.p.releaseQuiet(o.outcome, { appDoneAt: endedAt, bodyDoneAt: undefined })).toBe(fresh);
                 l.wake();
-              } else h.p.release(o.outcome, endedAt);
+              } else h.p.release(o.outcome, { appDoneAt: endedAt, bodyDoneAt: undefined });
               break;
             }
             case 'resize':
@@ -637,7 +637,7 @@ describe('Limiter.setAlgorithm (property, issue 12)', () => {
     const fresh = l.tryAcquire() as Permit;
     clock.advance(40);
     old.release('success');
-    fresh.release('success', clock.now() - 15);
+    fresh.release('success', { appDoneAt: clock.now() - 15, bodyDoneAt: undefined });
     expect(a.samples).toEqual([{ rttMs: 25, inflightAtStart: 2, outcome: 'success' }]);
     // And back: the adaptive limit no longer listens; a lower fixed limit admits nothing until the count falls.
     const p1 = l.tryAcquire() as Permit;

@@ -95,7 +95,8 @@ describe('gradient limit: invariants under hostile samples', () => {
 describe('gradient limit: reactions', () => {
   it('a drop multiplies the limit by backoff (floored, at least min); a burst of drops is one congestion event per RTT interval', () => {
     fc.assert(
-      fc.property(fc.integer({ min: 1, max: 1000 }), fc.double({ min: 0.05, max: 0.95, noNaN: true }), fc.integer({ min: 1, max: 50 }), (initial, backoff, burst) => {
+      // Failures count once they are DROP_SHARE of the answers (smoothed): 7 in a row from none.
+      fc.property(fc.integer({ min: 1, max: 1000 }), fc.double({ min: 0.05, max: 0.95, noNaN: true }), fc.integer({ min: 7, max: 50 }), (initial, backoff, burst) => {
         const clock = new FakeClock();
         const g = new GradientLimit(config({ initial, backoff, max: 1000 }), clock);
         const { changes } = watch(g);
@@ -111,6 +112,22 @@ describe('gradient limit: reactions', () => {
         // A drop of one that started after it, an interval later, is a new event.
         feed(g, 40, once, 'dropped');
         expect(g.limit).toBe(Math.max(1, Math.floor(once * backoff)));
+      }),
+    );
+  });
+
+  it('issue 12: failures below DROP_SHARE of the answers (a client making the app fail now and then) never lower the limit', () => {
+    fc.assert(
+      fc.property(fc.integer({ min: 4, max: 500 }), fc.integer({ min: 12, max: 40 }), fc.integer({ min: 200, max: 2000 }), (initial, every, n) => {
+        const clock = new FakeClock();
+        const g = new GradientLimit(config({ initial, max: 1000 }), clock);
+        clock.advance(1000);
+        for (let i = 1; i <= n; i++) {
+          clock.advance(1);
+          // Not used (in flight well below the limit), so latency moves nothing either.
+          feed(g, 5, 1, i % every === 0 ? 'dropped' : 'success');
+          expect(g.limit).toBe(initial);
+        }
       }),
     );
   });

@@ -42,6 +42,15 @@ export const DECISION_SAMPLES = 10;
 const SETTLE_INTERVALS = 2;
 /** minRTT's window when the config has none (AIMD's: it only reports minRTT). */
 export const DEFAULT_MIN_RTT_WINDOW_MS = 30_000;
+/**
+ * Failures (drops, and AIMD's too-slow successes) are congestion only while they are at least
+ * this share of the answers, smoothed over about DROP_SMOOTHING of them: a client that can make
+ * the app fail (a path that answers 500) must not shed everybody else with a trickle of such
+ * requests, while an app in trouble fails far more than one answer in ten. An app failing every
+ * answer crosses it within 7 failures.
+ */
+export const DROP_SHARE = 0.1;
+export const DROP_SMOOTHING = 64;
 /** A sample that started within this of a change counts as started after it (float noise). */
 const SAME_INSTANT_MS = 1e-6;
 
@@ -92,6 +101,8 @@ export abstract class AdaptiveBase implements AdaptiveLimit {
   private intervalFrom: number;
   private used = false;
   private dropped = false;
+  /** The smoothed share of failures among answers (see DROP_SHARE). */
+  private failureShare = 0;
 
   constructor(config: AdaptiveConfig, clock: Clock, start: number | undefined, minRttWindowMs: number) {
     checkCommon(config);
@@ -141,24 +152,25 @@ export abstract class AdaptiveBase implements AdaptiveLimit {
     const startedAt = now - rttMs;
     const fresh = startedAt + SAME_INSTANT_MS >= this.changedAt;
     const limitAtStart = fresh ? this.value : this.previous;
+    const failed = outcome === 'dropped' || this.slowSuccess(rttMs);
+    this.failureShare += ((failed ? 1 : 0) - this.failureShare) / DROP_SMOOTHING;
     if (outcome === 'success') {
       const light = isLightLoad(sample.inflightAtStart, limitAtStart, this.min);
       this.rtt.observe(rttMs, now, light);
       // The first estimate at once, not at the first decision (spans and stats show it).
       if (light && this.rtt.estimate === undefined) this.rtt.update(now);
-      if (this.slowSuccess(rttMs)) {
-        this.dropped = true;
-        this.congestion(startedAt, now, 'timeout');
-      } else if (fresh) {
+      if (!failed && fresh) {
         this.rtts[this.count++ % MIN_RTT_SAMPLES] = rttMs;
         if (sample.inflightAtStart >= USED_SHARE * limitAtStart) {
           this.used = true;
           this.usedSuccess();
         }
       }
-    } else {
+    }
+    // A failure below the share is the odd one out (or a client's doing): it teaches nothing.
+    if (failed && this.failureShare >= DROP_SHARE) {
       this.dropped = true;
-      this.congestion(startedAt, now, 'drop');
+      this.congestion(startedAt, now, outcome === 'dropped' ? 'drop' : 'timeout');
     }
     if (now >= this.nextDecisionAt && (this.count >= DECISION_SAMPLES || now - this.intervalFrom >= INTERVAL_MAX_MS)) this.decideNow(now);
   }
