@@ -8,7 +8,7 @@
 // (portcullis-*-adaptive, inflight.adaptive) should follow the capacity down and back up.
 // "goodput ÷ best" divides by what the phase's slots can serve (slots / hold); "app best", the
 // app alone at exactly its slots in each phase (wrk, closed loop), shows how near the app itself
-// comes to that, and its p99 is the unloaded latency of "p99 ÷ unloaded".
+// comes to that. "p99 ÷ unloaded" divides by the p99 of the app alone at half load (vegeta).
 // The limit in force is read from portcullis's /stats every 200 ms (the global limiter's `max`).
 import { join } from 'node:path';
 import { readFileSync } from 'node:fs';
@@ -59,6 +59,14 @@ export default {
           run: (ctx, sys) => best(ctx, sys, o),
         },
         {
+          // The unloaded latency: the app alone at half its phase 1 capacity, open loop, the same
+          // tool as the loaded runs (so the client's own share of the latency cancels out).
+          key: 'unloaded',
+          label: `unloaded (vegeta ${Math.round(capacityOf(o, o.capacitySlots) / 2)} req/s, half of phase 1)`,
+          only: ['direct'],
+          run: (ctx, sys) => unloaded(ctx, sys, o),
+        },
+        {
           key: 'shift',
           label: `${o.capacityLoad}x phase 1 (${Math.round(o.capacityLoad * capacityOf(o, o.capacitySlots))} req/s), 3 x ${o.capacityPhaseS} s`,
           run: (ctx, sys) => shift(ctx, sys, o),
@@ -81,8 +89,9 @@ export default {
           `the -adaptive systems run inflight.adaptive ${JSON.stringify(ADAPTIVE)}. ` +
           `Queue: ${o.queueSize > 0 ? `${o.queueSize} for ${o.queueTimeoutMs} ms (portcullis, HAProxy)` : 'none (HAProxy: timeout queue 1 ms)'}. ` +
           `"goodput ÷ best" divides the 2xx/s by what the phase's slots can serve (slots / hold). "app best" is the app alone with exactly ` +
-          `its slots in connections (wrk, ${o.capacityBestS} s per phase); "p99 ÷ unloaded" divides by its p99 (the median over the phases). ` +
-          `"settled" is the second half of each phase. ` +
+          `its slots in connections (wrk, ${o.capacityBestS} s per phase). "p99 ÷ unloaded" divides by the 2xx p99 of the app alone at half of phase 1's ` +
+          `capacity (vegeta, ${o.capacityBestS} s). ` +
+          `Answers count in the phase (and the 1 s window of the chart) in which they came back; "settled" is the second half of each phase. ` +
           `"limit" is the median of portcullis's global limit (admin /stats every ${SAMPLE_MS} ms) in the settled half; "follows s" is how long after ` +
           `the phase began the limit first came within ${FOLLOW_BAND[0]}-${FOLLOW_BAND[1]}x the slots (– never). "app queue" is the most requests waiting in the app at once.`
         );
@@ -172,6 +181,12 @@ async function best(ctx, sys, o) {
   };
 }
 
+async function unloaded(ctx, sys, o) {
+  await ctx.app.setSlots(o.capacitySlots);
+  const r = await vegetaLog(ctx, ctx.url(sys, '/work'), { rate: capacityOf(o, o.capacitySlots) / 2, durationS: o.capacityBestS, timeoutS: CLIENT_TIMEOUT_S }, nowMs());
+  return { ...r.summary, phases: [] };
+}
+
 /** The constant load across the three phases; the app's slots change at the phase boundaries. */
 async function shift(ctx, sys, o) {
   const phases = phasesOf(o);
@@ -230,8 +245,11 @@ async function shift(ctx, sys, o) {
     const from = /** @type {number} */ (edges[k]);
     const to = /** @type {number} */ (edges[k + 1]);
     const mid = from + (to - from) / 2;
-    const all = log.window(from, to);
-    const settled = log.window(mid, to);
+    // Answers are counted where they came back (what the app served in the phase); what was
+    // sent, where it was sent.
+    const all = log.window(from, to, { by: 'end' });
+    const settled = log.window(mid, to, { by: 'end' });
+    const sent = log.window(from, to);
     const inPhase = (series, a, b) => (series ?? []).filter((s) => s.t * 1000 >= a && s.t * 1000 < b);
     const limitsSettled = inPhase(limitSeries, mid, to).map((s) => s.max);
     const firstInBand = limitSeries
@@ -244,7 +262,7 @@ async function shift(ctx, sys, o) {
       slots: p.slots,
       fromS: from / 1000,
       toS: to / 1000,
-      sentPerS: all.sentPerS,
+      sentPerS: sent.sentPerS,
       okPerS: all.okPerS,
       rejectPct: all.rejectPct,
       errorsPerS: all.errorsPerS,
@@ -260,7 +278,7 @@ async function shift(ctx, sys, o) {
       appPeakBusy: appInPhase.length ? Math.max(...appInPhase.map((s) => s.busy)) : undefined,
     };
   });
-  const goodputSeries = log.windows(1000, 0, endMs).map((w) => ({ t: (w.fromMs + w.toMs) / 2000, okPerS: w.okPerS, okP99: w.okP99, rejectPct: w.rejectPct }));
+  const goodputSeries = log.windows(1000, 0, endMs, { by: 'end' }).map((w) => ({ t: (w.fromMs + w.toMs) / 2000, okPerS: w.okPerS, okP99: w.okP99, rejectPct: w.rejectPct }));
   const { latencyMs, okLatencyMs, ...numbers } = summary;
   return {
     ...numbers,
@@ -287,11 +305,33 @@ function phaseRows(runs, o) {
   const ok = runs.filter((r) => !r.error && Array.isArray(r.phases));
   const bestRuns = ok.filter((r) => r.load === 'best');
   const bestOf = (k, key) => median(bestRuns.map((r) => r.phases[k]?.[key]));
-  // The hold does not change, so neither does the unloaded latency: one figure pooled over the
-  // phases (a median, so one noisy phase does not move it); the hold itself without a best run.
-  const unloaded = median(phases.map((_, k) => bestOf(k, 'okP99'))) ?? o.capacityHoldMs;
+  // The hold does not change, so neither does the unloaded latency: the app alone at half load;
+  // without that run, the best runs' p99 (closed loop), or the hold itself.
+  const unloaded =
+    median(ok.filter((r) => r.load === 'unloaded').map((r) => r.okP99)) ?? median(phases.map((_, k) => bestOf(k, 'okP99'))) ?? o.capacityHoldMs;
   const systems = [...new Set(runs.filter((r) => r.load === 'shift').map((r) => r.system))];
   const rows = [];
+  const quiet = ok.filter((r) => r.load === 'unloaded');
+  if (quiet.length > 0) {
+    const of = (key) => median(quiet.map((r) => r[key]));
+    rows.push({
+      load: 'unloaded',
+      loadLabel: `unloaded: the app alone at ${capacityOf(o, o.capacitySlots) / 2} req/s`,
+      loadIndex: -1,
+      system: 'direct',
+      rounds: quiet.length,
+      slots: o.capacitySlots,
+      sentPerS: of('rps'),
+      okPerS: of('okPerS'),
+      goodputRatio: ratio(of('okPerS'), capacityOf(o, o.capacitySlots)),
+      rejectPct: 0,
+      errorsPerS: of('errorsPerS'),
+      okP50: of('okP50'),
+      okP99: of('okP99'),
+      p99Ratio: 1,
+      settledP99Ratio: 1,
+    });
+  }
   phases.forEach((p, k) => {
     // What the slots can serve at most (a hold is never shorter): the 1.0 of "goodput ÷ best".
     const capacity = capacityOf(o, p.slots);

@@ -145,11 +145,12 @@ describe('benchmark harness (smoke)', () => {
 
     // Capacity change: one row per phase and system plus the app's best per phase; the fixed
     // limit read from /stats is the cap; every run has its time series for the chart.
-    expect(six.runs).toHaveLength(1 + six.systems.length); // the best (direct) + the load per system
+    expect(six.runs).toHaveLength(2 + six.systems.length); // best and unloaded (direct) + the load per system
     for (const run of six.runs) expect(run.error, `6 ${run.load} ${run.system}: ${String(run.error)}`).toBeUndefined();
-    expect(six.summary.map((r) => `${r.load} ${r.system}`)).toEqual(
-      ['p1', 'p2', 'p3'].flatMap((p) => [`${p}-best direct`, ...six.systems.map((s) => `${p} ${s}`)]),
-    );
+    expect(six.summary.map((r) => `${r.load} ${r.system}`)).toEqual([
+      'unloaded direct',
+      ...['p1', 'p2', 'p3'].flatMap((p) => [`${p}-best direct`, ...six.systems.map((s) => `${p} ${s}`)]),
+    ]);
     for (const row of six.summary) {
       for (const key of ['okPerS', 'goodputRatio', 'p99Ratio', 'okP99']) expect(typeof row[key], `6 ${row.load} ${row.system} ${key}`).toBe('number');
       if (row.system.startsWith('portcullis')) expect(typeof row['limit'], `6 ${row.load} ${row.system} limit`).toBe('number');
