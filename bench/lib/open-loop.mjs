@@ -192,8 +192,8 @@ export function requestLog(log) {
     errorKinds: log.errors ?? {},
     records: { start, latency, status },
     window,
-    /** The whole run. */
-    total: () => window(0, (log.durationMs ?? endMs) + 1e-9),
+    /** The whole run (also what a lagging loop sent after its scheduled end). */
+    total: () => window(0, Math.max(log.durationMs ?? 0, endMs + 1e-6)),
     /** Consecutive windows of `stepMs` over [fromMs, toMs) (default: the whole run). */
     windows: (stepMs, fromMs = 0, toMs = log.durationMs ?? endMs, opts = {}) => {
       const out = [];
