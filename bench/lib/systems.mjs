@@ -87,8 +87,11 @@ async function startPortcullis(name, ctx, profile, dir) {
     // Until the adaptive limits are merged the config key does not exist: say so and go on.
     const check = spawnSync(process.execPath, [join(ctx.root, 'dist', 'main.js'), 'check', config], { encoding: 'utf8', timeout: 30_000 });
     if (check.status !== 0) {
-      const problem = `${check.stdout ?? ''}${check.stderr ?? ''}`.split('\n').find((l) => l.includes('inflight')) ?? `${check.stdout}${check.stderr}`.trim().slice(0, 300);
-      throw new SkipSystem(name, `portcullis rejects inflight.adaptive (${problem.replace(config, 'portcullis.yaml').trim()})`);
+      const output = `${check.stdout ?? ''}${check.stderr ?? ''}`.replaceAll(config, 'portcullis.yaml').trim();
+      const unknown = output.split('\n').find((l) => /inflight\.adaptive: unknown key "adaptive"/.test(l));
+      if (unknown) throw new SkipSystem(name, `portcullis rejects inflight.adaptive (${unknown.trim()})`);
+      // The key exists but this profile's block is wrong: that must fail loudly, not skip.
+      throw new Error(`${name}: portcullis check rejects the benchmark's config ${config}:\n${output}`);
     }
   }
   const log = join(dir, 'portcullis.log');

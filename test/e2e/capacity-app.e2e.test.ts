@@ -6,39 +6,17 @@
  * change of slots through the control endpoint changes the served rate. Real sockets on
  * 127.0.0.1; the bounds are generous ratios (a 2-core CI box), the figures belong to the bench.
  */
-import { spawn } from 'node:child_process';
-import { createInterface } from 'node:readline';
-import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { openLoop, requestLog, sampleJson, nowMs, NOT_SENT, type RequestLog } from '../../bench/lib/open-loop.mjs';
 import { startCapacityApp, type CapacityStats } from '../fixtures/capacity-app.mjs';
-import { ROOT, cleanup, onCleanup } from '../helpers/sidecar.ts';
+import { startCapacityAppProcess } from '../helpers/capacity-app.ts';
+import { cleanup, onCleanup } from '../helpers/sidecar.ts';
 
 afterEach(cleanup);
 
 const SLOTS = 4;
 const HOLD_MS = 40;
 const CAPACITY = (SLOTS * 1000) / HOLD_MS; // 100 req/s
-
-/** The app as the benchmark runs it: its own process, started from the command line. */
-async function startAppProcess(args: string[]): Promise<{ port: number; kill(): void }> {
-  const child = spawn(process.execPath, [join(ROOT, 'test', 'fixtures', 'capacity-app.mjs'), ...args], { stdio: ['ignore', 'pipe', 'inherit'] });
-  const exited = new Promise<void>((r) => child.once('exit', () => r()));
-  const kill = () => {
-    if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
-  };
-  onCleanup(async () => {
-    kill();
-    await exited;
-  });
-  const line = await new Promise<string>((resolve, reject) => {
-    createInterface({ input: child.stdout }).once('line', resolve);
-    child.once('exit', (code) => reject(new Error(`capacity app exited ${code} before it printed its port`)));
-  });
-  const started = JSON.parse(line) as { msg: string; port: number; slots: number; holdMs: number };
-  expect(started).toMatchObject({ msg: 'capacity app started', slots: Number(args[args.indexOf('--slots') + 1]) });
-  return { port: started.port, kill };
-}
 
 /** Median latency of the 2xx answers among requests [from, to) of the schedule. */
 function okMedian(log: RequestLog, from: number, to: number): number {
@@ -60,8 +38,8 @@ async function post(url: string): Promise<{ status: number; body: unknown }> {
 
 describe('capacity app', () => {
   it('serves at its capacity under 3x open-loop load, queues the rest, and follows a change of slots', async () => {
-    const app = await startAppProcess(['--port', '0', '--slots', String(SLOTS), '--hold-ms', String(HOLD_MS)]);
-    const base = `http://127.0.0.1:${app.port}`;
+    const app = await startCapacityAppProcess({ slots: SLOTS, holdMs: HOLD_MS });
+    const base = app.url;
     const sampler = sampleJson<CapacityStats>({ url: `${base}/__stats`, everyMs: 100, durationMs: 8000, pick: (j) => j as CapacityStats });
     onCleanup(() => sampler.stop().then(() => undefined));
 
@@ -73,7 +51,7 @@ describe('capacity app', () => {
     // switches really happened.
     const t0 = nowMs();
     const until = (ms: number) => new Promise((r) => setTimeout(r, Math.max(0, t0 + ms - nowMs())));
-    const stats = async () => (await (await fetch(`${base}/__stats`)).json()) as CapacityStats;
+    const { stats } = app;
     const script = (async () => {
       try {
         await until(1200);
@@ -83,10 +61,10 @@ describe('capacity app', () => {
           await new Promise((r) => setTimeout(r, 50));
           beforeRaise = await stats();
         }
-        const atRaise = (await post(`${base}/__capacity?slots=${2 * SLOTS}`)).body as CapacityStats;
+        const atRaise = await app.setSlots(2 * SLOTS);
         const raisedAt = nowMs();
         await until(Math.max(2400, raisedAt - t0 + 1000)); // phase B lasts 1 s even when the raise came late
-        const atLower = (await post(`${base}/__capacity?slots=${SLOTS / 2}`)).body as CapacityStats;
+        const atLower = await app.setSlots(SLOTS / 2);
         const loweredAt = nowMs();
         // Lowering takes effect as slots free up: a few holds later at most 2 are busy.
         await new Promise((r) => setTimeout(r, 6 * HOLD_MS));
