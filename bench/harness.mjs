@@ -1,9 +1,10 @@
 // The benchmark harness (`npm run bench`, which runs bench/run.sh: install, build, then this).
 // It starts one upstream app (bench/app.mjs; a part may bring its own, as scenario 6 does), then
-// for each scenario part starts every system under test configured from the same profile, and runs the part's loads in rounds with the
-// systems interleaved (A B C D E A B C D E ...). Every run records the load generator's numbers,
-// the proxy's CPU time and peak RSS from /proc, and the app's own counters; medians across rounds
-// go to bench/results/<date>-<name>.{json,md,svg} and the tables are printed.
+// for each scenario part starts every system under test configured from the same profile, and
+// runs the part's loads in rounds with the systems interleaved (A B C D E A B C D E ...). Every
+// run records the load generator's numbers, the proxy's CPU time and peak RSS from /proc, and the
+// app's own counters; medians across rounds go to bench/results/<date>-<name>.{json,md,svg} and
+// the tables are printed.
 import { execFileSync, spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';

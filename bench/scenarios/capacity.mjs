@@ -173,7 +173,8 @@ async function best(ctx, sys, o) {
     seconds,
     rps: requests / seconds,
     okPerS: ok / seconds,
-    rejectsPerS: 0,
+    // wrk counts every status >= 400 alike; the app alone at its slots answers none.
+    rejectsPerS: (requests - ok) / seconds,
     errorsPerS: 0,
     ok,
     latencyMs: { p50: median(phases.map((p) => p.okP50)), p99: Math.max(...phases.map((p) => p.okP99)) },
@@ -271,19 +272,16 @@ async function shift(ctx, sys, o) {
       settledOkPerS: settled.okPerS,
       settledOkP99: settled.okP99,
       limit: limitSeries ? median(limitsSettled) : fixedCap,
-      limitMin: limitSeries ? Math.min(...limitsSettled) : fixedCap,
-      limitMax: limitSeries ? Math.max(...limitsSettled) : fixedCap,
+      limitMin: limitSeries ? (limitsSettled.length ? Math.min(...limitsSettled) : undefined) : fixedCap,
+      limitMax: limitSeries ? (limitsSettled.length ? Math.max(...limitsSettled) : undefined) : fixedCap,
       followS: firstInBand ? Math.max(0, firstInBand.t - from / 1000) : fixedInBand ? 0 : undefined,
       appPeakQueued: appInPhase.length ? Math.max(...appInPhase.map((s) => s.queued)) : undefined,
       appPeakBusy: appInPhase.length ? Math.max(...appInPhase.map((s) => s.busy)) : undefined,
     };
   });
   const goodputSeries = log.windows(1000, 0, endMs, { by: 'end' }).map((w) => ({ t: (w.fromMs + w.toMs) / 2000, okPerS: w.okPerS, okP99: w.okP99, rejectPct: w.rejectPct }));
-  const { latencyMs, okLatencyMs, ...numbers } = summary;
   return {
-    ...numbers,
-    latencyMs,
-    okLatencyMs,
+    ...summary,
     phases: perPhase,
     series: { boundariesS: boundaries.map((b) => b / 1000), endS: endMs / 1000, limit: limitSeries, fixedCap, app: appSeries, goodput: goodputSeries },
     // Polls of /stats that failed or timed out (a busy proxy); the series has gaps there.
