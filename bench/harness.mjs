@@ -1,16 +1,17 @@
 // The benchmark harness (`npm run bench`, which runs bench/run.sh: install, build, then this).
-// It starts one upstream app (bench/app.mjs), then for each scenario part starts every system
-// under test configured from the same profile, and runs the part's loads in rounds with the
-// systems interleaved (A B C D E A B C D E ...). Every run records the load generator's numbers,
-// the proxy's CPU time and peak RSS from /proc, and the app's own counters; medians across rounds
-// go to bench/results/<date>-<name>.{json,md,svg} and the tables are printed.
+// It starts one upstream app (bench/app.mjs; a part may bring its own, as scenario 6 does), then
+// for each scenario part starts every system under test configured from the same profile, and
+// runs the part's loads in rounds with the systems interleaved (A B C D E A B C D E ...). Every
+// run records the load generator's numbers, the proxy's CPU time and peak RSS from /proc, and the
+// app's own counters; medians across rounds go to bench/results/<date>-<name>.{json,md,svg} and
+// the tables are printed.
 import { execFileSync, spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import { dirname, join, relative, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseOptions, USAGE } from './lib/options.mjs';
-import { FORWARD_ONLY, SYSTEMS, startSystem } from './lib/systems.mjs';
+import { ADAPTIVE_ONLY, FORWARD_ONLY, SYSTEMS, startSystem } from './lib/systems.mjs';
 import { start, stop, stopAll, killAllNow, waitFor, fatal, findLogLine, measure, sleep, startedPids } from './lib/procs.mjs';
 import { getJson } from './lib/http.mjs';
 import { wrk } from './lib/load.mjs';
@@ -24,10 +25,11 @@ import fixedRate from './scenarios/fixed-rate.mjs';
 import overload from './scenarios/overload.mjs';
 import reject from './scenarios/reject.mjs';
 import telemetry from './scenarios/telemetry.mjs';
+import capacity from './scenarios/capacity.mjs';
 
 const BENCH = dirname(fileURLToPath(import.meta.url));
 const ROOT = resolve(BENCH, '..');
-const SCENARIOS = [passthrough, fixedRate, overload, reject, telemetry];
+const SCENARIOS = [passthrough, fixedRate, overload, reject, telemetry, capacity];
 const MiB = 1024 * 1024;
 
 const log = (msg) => process.stderr.write(`[bench] ${msg}\n`);
@@ -132,8 +134,9 @@ async function main() {
 
 /** One scenario part: start the systems, warm them up, run rounds x loads x systems, stop them. */
 async function runPart(ctx, opts, allSystems, scenario, part, anomalies) {
-  // A part that exercises limits leaves out the systems that only forward.
-  const systems = part.limits ? allSystems.filter((s) => !FORWARD_ONLY.includes(s)) : allSystems;
+  // A part that exercises limits leaves out the systems that only forward; the adaptive
+  // variants run only where a part says so.
+  const wanted = allSystems.filter((s) => (!part.limits || !FORWARD_ONLY.includes(s)) && (part.adaptive || !ADAPTIVE_ONLY.includes(s)));
   const profile = part.profile(opts);
   const loads = part.loads(opts);
   ctx.scenarioId = part.key;
@@ -142,11 +145,27 @@ async function runPart(ctx, opts, allSystems, scenario, part, anomalies) {
   log(`scenario ${part.title}: profile ${JSON.stringify(profile)}`);
   const running = new Map();
   const runs = [];
+  /** Systems a part could not run (a config key this build does not know yet), and why. */
+  const skipped = [];
+  // A part with its own app (scenario 6) runs against it; the systems forward to it.
+  const sharedApp = ctx.app;
+  if (part.app) {
+    ctx.app = await part.app.start(ctx, opts);
+    log(`${part.key}: its own app on 127.0.0.1:${ctx.app.port} (pid ${ctx.app.pid})`);
+  }
+  let systems = wanted;
   try {
-    for (const name of systems) {
+    for (const name of wanted) {
       if (stopping) throw new Error('interrupted');
-      running.set(name, await startSystem(name, ctx, profile));
+      try {
+        running.set(name, await startSystem(name, ctx, profile));
+      } catch (err) {
+        if (!err?.skip) throw err;
+        log(err.message);
+        skipped.push({ system: name, why: err.skip });
+      }
     }
+    systems = wanted.filter((s) => running.has(s));
     if (part.warmup !== false && opts.warmupS > 0) {
       for (const sys of running.values()) {
         await wrk(ctx, ctx.url(sys, '/'), { connections: 16, durationS: opts.warmupS }).catch((err) => log(`warm-up of ${sys.name} failed: ${err.message}`));
@@ -179,6 +198,10 @@ async function runPart(ctx, opts, allSystems, scenario, part, anomalies) {
     }
   } finally {
     for (const sys of running.values()) await sys.stop();
+    if (part.app) {
+      await ctx.app.stop();
+      ctx.app = sharedApp;
+    }
   }
   const logs = {};
   for (const sys of running.values()) {
@@ -210,6 +233,7 @@ async function runPart(ctx, opts, allSystems, scenario, part, anomalies) {
     title: part.title,
     // The systems this part ran (a part with limits leaves out the forward-only ones).
     systems,
+    skipped,
     note,
     profile,
     loads: loads.map(({ key, label, only }) => ({ key, label, only })),
@@ -229,14 +253,14 @@ async function oneRun(ctx, part, load, sys) {
   const anomalies = [];
   const adminBefore = await sys.adminStats();
   // Overload runs compare the app's memory, so they start from a collected heap.
-  await getJson(`http://127.0.0.1:${ctx.app.port}/__bench/stats?reset=1${part.quiesce ? '&gc=1' : ''}`, 10_000);
+  await ctx.app.stats({ reset: true, gc: part.quiesce });
   const proxy = measure(() => sys.pids());
   const app = measure(() => [ctx.app.pid]);
   const r = await load.run(ctx, sys);
   const p = proxy.end();
   const a = app.end();
   // An app that has just collapsed (direct, overload) can take a while to answer.
-  const appStats = await getJson(`http://127.0.0.1:${ctx.app.port}/__bench/stats`, 10_000);
+  const appStats = await ctx.app.stats();
   const out = {
     requests: r.requests,
     seconds: r.seconds,
@@ -291,9 +315,11 @@ async function oneRun(ctx, part, load, sys) {
         `portcullis did not settle 5 s after the load stopped: connections.open ${after.connections.open}, inflight ${inflightOf(after)}, active ${after.active}`,
       );
     }
-    // Invariant 1 of DESIGN.md, seen from outside: the global limiter never above its max.
-    if (out.portcullis.globalPeak !== undefined && out.portcullis.globalPeak > ctx.profile.cap) {
-      anomalies.push(`global limiter peak ${out.portcullis.globalPeak} above the cap ${ctx.profile.cap}`);
+    // Invariant 1 of DESIGN.md, seen from outside: the global limiter never above its max (an
+    // adaptive limit's ceiling).
+    const cap = sys.cap ?? ctx.profile.cap;
+    if (out.portcullis.globalPeak !== undefined && out.portcullis.globalPeak > cap) {
+      anomalies.push(`global limiter peak ${out.portcullis.globalPeak} above the cap ${cap}`);
     }
   }
   if (r.otherStatus) anomalies.push(`${r.otherStatus} answers with a status other than 2xx/429/503`);
@@ -354,7 +380,7 @@ async function settled(sys) {
 /** Overload runs leave slow requests in the app; the next run starts when they are gone. */
 async function quiesce(ctx, anomalies, rec) {
   try {
-    await waitFor('the app to finish the last run', async () => (await getJson(`http://127.0.0.1:${ctx.app.port}/__bench/stats`, 5000)).inflight === 0, {
+    await waitFor('the app to finish the last run', async () => (await ctx.app.stats()).inflight === 0, {
       timeoutMs: 35_000,
       intervalMs: 100,
     });
@@ -394,7 +420,15 @@ async function startApp(ctx) {
     if (child.exitCode !== null) throw fatal(`bench app exited ${child.exitCode}: ${readFileSync(logFile, 'utf8').slice(-1000)}`);
     return findLogLine(logFile, 'bench app started');
   });
-  return { child, pid: child.pid, port: started.port };
+  const stats = `http://127.0.0.1:${started.port}/__bench/stats`;
+  return {
+    child,
+    pid: child.pid,
+    port: started.port,
+    /** {inflight, peak, served, rssBytes, hwmBytes}; `reset` zeroes the counters, `gc` frees the last run's memory. */
+    stats: ({ reset = false, gc = false } = {}) => getJson(`${stats}${reset ? `?reset=1${gc ? '&gc=1' : ''}` : ''}`, 10_000),
+    stop: () => stop(child),
+  };
 }
 
 function findTools(systems) {

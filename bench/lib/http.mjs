@@ -5,8 +5,17 @@ import net from 'node:net';
 
 /** GET `url`; resolves {status, body} or rejects on error or after `timeoutMs`. */
 export function get(url, timeoutMs = 2000) {
+  return send('GET', url, timeoutMs);
+}
+
+/** POST `url` with no body (the capacity app's control endpoint); like `get`. */
+export function post(url, timeoutMs = 2000) {
+  return send('POST', url, timeoutMs);
+}
+
+function send(method, url, timeoutMs) {
   return new Promise((resolve, reject) => {
-    const req = http.get(url, { agent: false, timeout: timeoutMs }, (res) => {
+    const req = http.request(url, { method, agent: false, timeout: timeoutMs }, (res) => {
       let body = '';
       res.setEncoding('utf8');
       res.on('data', (d) => (body += d));
@@ -15,6 +24,7 @@ export function get(url, timeoutMs = 2000) {
     });
     req.on('timeout', () => req.destroy(new Error(`timeout after ${timeoutMs} ms`)));
     req.on('error', reject);
+    req.end();
   });
 }
 

@@ -1,10 +1,12 @@
 // The load generators: wrk (closed loop, keep-alive connections) and vegeta (open loop at a
-// constant rate). Both run as children pinned to the load CPU and return the same shape:
-// counts by class of status, per-second rates and latency percentiles in milliseconds.
+// constant rate). Both run as children pinned to the load CPU and return the same shape: counts
+// by class of status, per-second rates and latency percentiles in milliseconds. `vegetaLog`
+// also keeps vegeta's per-request results, to slice by time (scenario 6).
 import { join } from 'node:path';
-import { rmSync } from 'node:fs';
+import { readFileSync, rmSync } from 'node:fs';
 import { run } from './procs.mjs';
 import { summarize } from './stats.mjs';
+import { requestLog } from './open-loop.mjs';
 
 /**
  * wrk with one thread and `connections` keep-alive connections for `durationS`. wrk counts
@@ -58,8 +60,40 @@ export async function wrk(ctx, url, { connections, durationS, script = 'report.l
  * connections); when it is reached the rate actually sent falls below the one asked for, which
  * `sentPerS` shows. `timeoutS` is the client's deadline: later answers count as errors.
  */
-export async function vegeta(ctx, url, { rate, durationS, timeoutS = 5, maxWorkers = 1024, workers = 16 }) {
-  const out = join(ctx.tmp, `vegeta-${process.hrtime.bigint()}.bin`);
+export async function vegeta(ctx, url, options) {
+  const records = await vegetaAttack(ctx, url, options);
+  return vegetaSummary(records, options.durationS, options.rate);
+}
+
+/**
+ * The same attack, with its per-request results kept as a request log (bench/lib/open-loop.mjs)
+ * that can be sliced by time: `startedAt` is `t0` (ms since the epoch), so windows line up with
+ * other clocks read during the run (the scenario's phase switches, /stats samples).
+ */
+export async function vegetaLog(ctx, url, options, t0) {
+  const records = await vegetaAttack(ctx, url, options);
+  const n = records.length;
+  const start = new Float64Array(n);
+  const latency = new Float64Array(n);
+  const status = new Int16Array(n);
+  records.forEach((r, i) => {
+    start[i] = Date.parse(r.timestamp) - t0;
+    latency[i] = r.latency / 1e6;
+    status[i] = r.code;
+  });
+  const errors = {};
+  for (const r of records) if (r.code === 0) errors[classify(r.error)] = (errors[classify(r.error)] ?? 0) + 1;
+  return {
+    summary: vegetaSummary(records, options.durationS, options.rate),
+    log: requestLog({ startedAt: t0, start, latency, status, rate: options.rate, durationMs: options.durationS * 1000, notSent: 0, errors }),
+  };
+}
+
+/** Runs `vegeta attack` and returns its results, one object per request (from `vegeta encode`). */
+async function vegetaAttack(ctx, url, { rate, durationS, timeoutS = 5, maxWorkers = 1024, workers = 16 }) {
+  const stamp = process.hrtime.bigint();
+  const out = join(ctx.tmp, `vegeta-${stamp}.bin`);
+  const json = join(ctx.tmp, `vegeta-${stamp}.json`);
   try {
     await run(
       ctx.tools.vegeta,
@@ -75,14 +109,22 @@ export async function vegeta(ctx, url, { rate, durationS, timeoutS = 5, maxWorke
       ],
       { cpu: ctx.cpuLoad, input: `GET ${url}\n`, timeoutMs: (durationS + timeoutS + 30) * 1000 },
     );
-    const { stdout } = await run(ctx.tools.vegeta, ['encode', '-to', 'json', out], { cpu: ctx.cpuLoad });
-    return vegetaSummary(stdout, durationS, rate);
+    // To a file: a long run's JSON lines are tens of MB.
+    await run(ctx.tools.vegeta, ['encode', '-to', 'json', '-output', json, out], { cpu: ctx.cpuLoad });
+    const records = [];
+    for (const line of readFileSync(json, 'utf8').split('\n')) {
+      if (!line) continue;
+      const r = JSON.parse(line);
+      records.push({ code: r.code, timestamp: r.timestamp, latency: r.latency, error: r.error, bytes_in: r.bytes_in });
+    }
+    return records;
   } finally {
     rmSync(out, { force: true });
+    rmSync(json, { force: true });
   }
 }
 
-function vegetaSummary(jsonLines, durationS, rate) {
+function vegetaSummary(records, durationS, rate) {
   let requests = 0;
   let ok = 0;
   let rejected = 0;
@@ -92,9 +134,7 @@ function vegetaSummary(jsonLines, durationS, rate) {
   const okLatency = [];
   const allLatency = [];
   const errorKinds = {};
-  for (const line of jsonLines.split('\n')) {
-    if (!line) continue;
-    const r = JSON.parse(line);
+  for (const r of records) {
     requests++;
     bytesIn += r.bytes_in;
     const ms = r.latency / 1e6;

@@ -37,7 +37,7 @@ export interface RequestLog {
   records: { start: ArrayLike<number>; latency: ArrayLike<number>; status: ArrayLike<number> };
   window(fromMs: number, toMs: number, opts?: { by?: 'start' | 'end' }): Window;
   total(): Window;
-  windows(stepMs: number, fromMs?: number, toMs?: number): Window[];
+  windows(stepMs: number, fromMs?: number, toMs?: number, opts?: { by?: 'start' | 'end' }): Window[];
 }
 
 export interface OpenLoopOptions {

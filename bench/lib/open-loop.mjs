@@ -192,12 +192,12 @@ export function requestLog(log) {
     errorKinds: log.errors ?? {},
     records: { start, latency, status },
     window,
-    /** The whole run. */
-    total: () => window(0, (log.durationMs ?? endMs) + 1e-9),
+    /** The whole run (also what a lagging loop sent after its scheduled end). */
+    total: () => window(0, Math.max(log.durationMs ?? 0, endMs + 1e-6)),
     /** Consecutive windows of `stepMs` over [fromMs, toMs) (default: the whole run). */
-    windows: (stepMs, fromMs = 0, toMs = log.durationMs ?? endMs) => {
+    windows: (stepMs, fromMs = 0, toMs = log.durationMs ?? endMs, opts = {}) => {
       const out = [];
-      for (let t = fromMs; t < toMs - 1e-9; t += stepMs) out.push(window(t, Math.min(toMs, t + stepMs)));
+      for (let t = fromMs; t < toMs - 1e-9; t += stepMs) out.push(window(t, Math.min(toMs, t + stepMs), opts));
       return out;
     },
   };

@@ -43,6 +43,10 @@ export function markdown(result) {
       out.push(part.note);
       out.push('');
     }
+    for (const { system, why } of part.skipped ?? []) {
+      out.push(`Not run: **${system}**, ${why}.`);
+      out.push('');
+    }
     out.push(table(part));
     out.push('');
   }

@@ -9,6 +9,8 @@
 //                   HAProxy maxconn)
 //   headerTimeoutMs the request head must arrive in time (slowloris)
 //   env             extra environment for portcullis (optional; scenario 5 sets OTEL_* here)
+//   adaptive        the `inflight.adaptive` block of the -adaptive portcullis variants (scenario 6)
+import { spawnSync } from 'node:child_process';
 import { join } from 'node:path';
 import { mkdirSync, readFileSync } from 'node:fs';
 import { renderFile } from './template.mjs';
@@ -16,13 +18,28 @@ import { start, stop, waitFor, fatal, findLogLine, childPids, alive } from './pr
 import { freePort, canConnect, getJson } from './http.mjs';
 import { DENO, denoRunArgs } from '../../scripts/deno-command.mjs';
 
-export const SYSTEMS = ['direct', 'portcullis-node', 'portcullis-deno', 'node-floor', 'nginx', 'haproxy'];
+export const SYSTEMS = ['direct', 'portcullis-node', 'portcullis-deno', 'node-floor', 'nginx', 'haproxy', 'portcullis-node-adaptive', 'portcullis-deno-adaptive'];
 
 /**
  * Systems that only forward (no caps): they take part in the pass-through and fixed-rate
  * scenarios (1, 2) and are left out where a part says `limits: true` (3, 4, 5).
  */
 export const FORWARD_ONLY = ['node-floor'];
+
+/**
+ * portcullis with `inflight.adaptive` instead of `inflight.max` (issue 12): only in the parts
+ * that say `adaptive: true` (scenario 6), where a fixed cap is not the point.
+ */
+export const ADAPTIVE_ONLY = ['portcullis-node-adaptive', 'portcullis-deno-adaptive'];
+
+/** An error that leaves one system out of a part instead of failing the run (`skip` says why). */
+export class SkipSystem extends Error {
+  constructor(system, why) {
+    super(`${system} skipped: ${why}`);
+    this.system = system;
+    this.skip = why;
+  }
+}
 
 export const REJECT_BODY = '{"error":"overloaded"}';
 
@@ -38,6 +55,8 @@ export async function startSystem(name, ctx, profile) {
       return { name, port: ctx.app.port, pids: () => [], stop: async () => {}, adminStats: async () => undefined };
     case 'portcullis-node':
     case 'portcullis-deno':
+    case 'portcullis-node-adaptive':
+    case 'portcullis-deno-adaptive':
       return startPortcullis(name, ctx, profile, dir);
     case 'node-floor':
       return startFloor(ctx, dir);
@@ -51,19 +70,33 @@ export async function startSystem(name, ctx, profile) {
 }
 
 async function startPortcullis(name, ctx, profile, dir) {
+  const adaptive = ADAPTIVE_ONLY.includes(name);
+  if (adaptive && !profile.adaptive) throw new SkipSystem(name, 'this part has no adaptive profile');
+  const queue = { size: profile.queueSize, timeout: Math.max(1, profile.queueTimeoutMs) };
+  // JSON is YAML's flow style: one line, whatever the block holds.
+  const inflight = adaptive ? { adaptive: profile.adaptive, queue } : { max: profile.cap, queue };
   const config = renderFile(join(ctx.benchDir, 'templates', 'portcullis.yaml'), join(dir, 'portcullis.yaml'), {
     port: 0,
     adminPort: 0,
     appPort: ctx.app.port,
     connectionsMax: profile.connectionsMax,
     headerTimeoutMs: profile.headerTimeoutMs,
-    inflightMax: profile.cap,
-    queueSize: profile.queueSize,
-    queueTimeoutMs: Math.max(1, profile.queueTimeoutMs),
+    inflight: JSON.stringify(inflight),
   });
+  if (adaptive) {
+    // Until the adaptive limits are merged the config key does not exist: say so and go on.
+    const check = spawnSync(process.execPath, [join(ctx.root, 'dist', 'main.js'), 'check', config], { encoding: 'utf8', timeout: 30_000 });
+    if (check.status !== 0) {
+      const output = `${check.stdout ?? ''}${check.stderr ?? ''}`.replaceAll(config, 'portcullis.yaml').trim();
+      const unknown = output.split('\n').find((l) => /inflight\.adaptive: unknown key "adaptive"/.test(l));
+      if (unknown) throw new SkipSystem(name, `portcullis rejects inflight.adaptive (${unknown.trim()})`);
+      // The key exists but this profile's block is wrong: that must fail loudly, not skip.
+      throw new Error(`${name}: portcullis check rejects the benchmark's config ${config}:\n${output}`);
+    }
+  }
   const log = join(dir, 'portcullis.log');
   const [cmd, args] =
-    name === 'portcullis-node'
+    name.startsWith('portcullis-node')
       ? [process.execPath, [join(ctx.root, 'dist', 'main.js'), 'run', '--config', config]]
       : // Exactly what `deno task start` runs (flags from deno.json, via scripts/deno-command.mjs).
         [DENO, denoRunArgs(['run', '--config', config])];
@@ -88,6 +121,9 @@ async function startPortcullis(name, ctx, profile, dir) {
     log,
     logs: [log],
     config,
+    admin,
+    // What the limiter may admit at most: the fixed cap, or the adaptive limit's ceiling.
+    cap: adaptive ? profile.adaptive.max : profile.cap,
     pids: () => (alive(child.pid) ? [child.pid] : []),
     stop: () => stop(child),
     adminStats: () => getJson(`${admin}/stats`).catch(() => undefined),

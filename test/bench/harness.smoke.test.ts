@@ -1,8 +1,10 @@
 /**
  * Smoke test of the benchmark harness (bench/): it runs the real command, `bash bench/run.sh`,
- * with a tiny load (--quick, 1 s runs, one round, a 200-socket flood) against two systems, and
- * checks that the JSON, markdown and SVG results come out with the fields a reader relies on.
- * No timing is asserted: numbers belong to the benchmark, not to pass/fail tests.
+ * with a tiny load (--quick, 1 s runs, one round, a 200-socket flood, 1 s phases in scenario 6)
+ * against a few systems, and checks that the JSON, markdown and SVG results come out with the
+ * fields a reader relies on. No timing is asserted: numbers belong to the benchmark, not to
+ * pass/fail tests. portcullis-node-adaptive runs only in scenario 6, and is skipped with a
+ * reason while this build does not know `inflight.adaptive`.
  */
 import { spawnSync } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, readdirSync, rmSync } from 'node:fs';
@@ -12,7 +14,9 @@ import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
 const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..');
-const SYSTEMS = ['direct', 'portcullis-node', 'node-floor'];
+const SYSTEMS = ['direct', 'portcullis-node', 'node-floor', 'portcullis-node-adaptive'];
+const ADAPTIVE = 'portcullis-node-adaptive';
+const FIXED = SYSTEMS.filter((s) => s !== ADAPTIVE);
 
 interface Row {
   load: string;
@@ -25,6 +29,7 @@ interface Part {
   key: string;
   title: string;
   systems: string[];
+  skipped: { system: string; why: string }[];
   columns: { key: string; title: string }[];
   loads: { key: string; label: string; only?: string[] }[];
   runs: Row[];
@@ -57,11 +62,13 @@ describe('benchmark harness (smoke)', () => {
         join(ROOT, 'bench', 'run.sh'),
         '--quick',
         '--scenarios',
-        '1,2,3,4,5',
+        '1,2,3,4,5,6',
         '--systems',
         SYSTEMS.join(','),
         '--flood-sockets',
         '200',
+        '--capacity-phase',
+        '1s',
         '--name',
         'smoke',
         '--out',
@@ -89,12 +96,20 @@ describe('benchmark harness (smoke)', () => {
     expect(result.machine.cores).toBeGreaterThan(0);
     for (const tool of ['portcullis', 'node', 'deno', 'nginx', 'haproxy', 'wrk', 'vegeta']) expect(result.versions[tool]).toBeTruthy();
     expect(result.options.systems).toEqual(SYSTEMS);
-    expect(result.parts.map((p) => p.key)).toEqual(['1', '2', '3', '4a', '4b', '5off', '5all', '5default']);
+    expect(result.parts.map((p) => p.key)).toEqual(['1', '2', '3', '4a', '4b', '5off', '5all', '5default', '6']);
     expect(result.pending).toEqual([]);
 
-    // node-floor (node:http + undici alone) only forwards: it runs where no limit is measured.
-    for (const part of result.parts) expect(part.systems).toEqual(['1', '2'].includes(part.key) ? SYSTEMS : ['direct', 'portcullis-node']);
-    for (const part of result.parts) {
+    // node-floor (node:http + undici alone) only forwards: it runs where no limit is measured;
+    // the adaptive variant only in scenario 6 (or is skipped there, saying why).
+    for (const part of result.parts.filter((p) => p.key !== '6')) {
+      expect(part.systems).toEqual(['1', '2'].includes(part.key) ? FIXED : ['direct', 'portcullis-node']);
+      expect(part.skipped).toEqual([]);
+    }
+    const six = result.parts.find((p) => p.key === '6')!;
+    const adaptiveRan = six.systems.includes(ADAPTIVE);
+    expect(six.systems).toEqual(['direct', 'portcullis-node', ...(adaptiveRan ? [ADAPTIVE] : [])]);
+    if (!adaptiveRan) expect(six.skipped).toEqual([{ system: ADAPTIVE, why: expect.stringContaining('inflight.adaptive') }]);
+    for (const part of result.parts.filter((p) => p.key !== '6')) {
       // A load may be for some systems only (the app alone at its best in scenario 3).
       const expected = part.loads.reduce((n, l) => n + part.systems.filter((s) => !l.only || l.only.includes(s)).length, 0);
       expect(part.summary).toHaveLength(expected);
@@ -127,6 +142,31 @@ describe('benchmark harness (smoke)', () => {
     expect(proxied('4a', 'c64').okPerS).toBe(0);
     expect(proxied('4a', 'c64').rejectsPerS as number).toBeGreaterThan(0);
     expect(typeof proxied('4b', 'flood200').recoveryMs).toBe('number');
+
+    // Capacity change: one row per phase and system plus the app's best per phase; the fixed
+    // limit read from /stats is the cap; every run has its time series for the chart.
+    expect(six.runs).toHaveLength(2 + six.systems.length); // best and unloaded (direct) + the load per system
+    for (const run of six.runs) expect(run.error, `6 ${run.load} ${run.system}: ${String(run.error)}`).toBeUndefined();
+    expect(six.summary.map((r) => `${r.load} ${r.system}`)).toEqual([
+      'unloaded direct',
+      ...['p1', 'p2', 'p3'].flatMap((p) => [`${p}-best direct`, ...six.systems.map((s) => `${p} ${s}`)]),
+    ]);
+    for (const row of six.summary) {
+      for (const key of ['okPerS', 'goodputRatio', 'p99Ratio', 'okP99']) expect(typeof row[key], `6 ${row.load} ${row.system} ${key}`).toBe('number');
+      if (row.system.startsWith('portcullis')) expect(typeof row['limit'], `6 ${row.load} ${row.system} limit`).toBe('number');
+      if (row.system === 'portcullis-node') {
+        expect(row['limit']).toBe(16);
+        expect(row['appPeak'] as number).toBeLessThanOrEqual(16);
+      }
+    }
+    const shift = (system: string) => six.runs.find((r) => r.load === 'shift' && r.system === system) as unknown as { series: { limit?: unknown[]; app: unknown[]; goodput: unknown[]; boundariesS: number[] } };
+    expect(shift('portcullis-node').series.limit!.length).toBeGreaterThan(3);
+    expect(shift('direct').series.limit).toBeUndefined();
+    for (const s of six.systems) {
+      expect(shift(s).series.boundariesS).toHaveLength(3);
+      expect(shift(s).series.goodput.length).toBe(3);
+      expect(shift(s).series.app.length).toBeGreaterThan(3);
+    }
     // Telemetry cost: each mode measured on portcullis only.
     for (const key of ['5off', '5all', '5default']) {
       expect(byKey[key]!.summary.map((r) => r.system)).toEqual(['portcullis-node']);
@@ -136,7 +176,7 @@ describe('benchmark harness (smoke)', () => {
 
   it('writes a markdown report with one table per part and a chart with one panel per measure', () => {
     const md = readFileSync(join(out, readdirSync(out).find((f) => f.endsWith('.md'))!), 'utf8');
-    for (const heading of ['## 1 · pass-through', '## 2 · fixed rate', '## 3 · overload', '## 4a · reject path', '## 4b · socket flood', '## 5 · telemetry cost: tracing off', '## 5 · telemetry cost: every request sampled', '## 5 · telemetry cost: default sampling']) {
+    for (const heading of ['## 1 · pass-through', '## 2 · fixed rate', '## 3 · overload', '## 4a · reject path', '## 4b · socket flood', '## 5 · telemetry cost: tracing off', '## 5 · telemetry cost: every request sampled', '## 5 · telemetry cost: default sampling', '## 6 · capacity change']) {
       expect(md).toContain(heading);
     }
     expect(md).toMatch(/\| load \| system \| req\/s \| MB\/s \| p50 ms \| p99 ms \| p99\.9 ms \| CPU µs\/req \| RSS MiB \|/);
@@ -146,7 +186,7 @@ describe('benchmark harness (smoke)', () => {
 
     const svg = readFileSync(join(out, readdirSync(out).find((f) => f.endsWith('.svg'))!), 'utf8');
     expect(svg.startsWith('<svg')).toBe(true);
-    for (const title of ['1 · pass-through: requests/s', '2 · fixed rate', '3 · overload: goodput', '4a · reject path', '4b · socket flood', '5 · telemetry: CPU']) {
+    for (const title of ['1 · pass-through: requests/s', '2 · fixed rate', '3 · overload: goodput', '4a · reject path', '4b · socket flood', '5 · telemetry: CPU', '6 · capacity change: the limit in force', '6 · capacity change: goodput over time']) {
       expect(svg).toContain(title);
     }
   });
