@@ -9,6 +9,7 @@ import { duration, fraction, whole } from './config-fields.ts';
 import { show } from './config-messages.ts';
 import { isRecord } from './objects.ts';
 import type { AdaptiveConfig } from './limits/adaptive.ts';
+import { AIMD_DEFAULTS, GRADIENT_DEFAULTS } from './limits/configure.ts';
 
 export const ADAPTIVE_DEFAULTS = { min: 4, max: 1000, initial: 20 } as const;
 
@@ -32,10 +33,10 @@ const gradient = z
   .strictObject({
     algorithm: z.literal('gradient').describe('gradient: follows the ratio of the no-load latency (minRTT) to the latest latency'),
     ...common,
-    tolerance: fraction(1.5, 1).describe(
-      'latency may grow to tolerance × minRTT before the limit shrinks (> 1); default 1.5: queueing in the app shows as latency well before errors',
+    tolerance: fraction(GRADIENT_DEFAULTS.tolerance, 1).describe(
+      'latency may grow to tolerance × the no-load latency before the limit shrinks (> 1); default 1.25: the limit settles near 1.25 × the app\'s own concurrency, enough queue to keep every slot busy, little enough that admitted latency stays well within 2 × the no-load one',
     ),
-    backoff: fraction(0.9, 0, 1).describe('the limit is multiplied by this on a drop (5xx, upstream timeout or refusal), 0 < backoff < 1; default 0.9'),
+    backoff: fraction(GRADIENT_DEFAULTS.backoff, 0, 1).describe('the limit is multiplied by this on a drop (5xx, upstream timeout or refusal, once they are a tenth of the answers), 0 < backoff < 1; default 0.9'),
     minRttWindow: duration(1)
       .prefault('30s')
       .describe('how long a minRTT estimate stays good without a fresh light-load sample; default 30s: long enough to span a burst, short enough to follow a deploy'),
@@ -46,7 +47,7 @@ const aimd = z
   .strictObject({
     algorithm: z.literal('aimd').describe('aimd: additive increase on success, multiplicative decrease on a drop or a too-slow answer'),
     ...common,
-    backoff: fraction(0.9, 0, 1).describe('the limit is multiplied by this on a drop or a success slower than timeout, 0 < backoff < 1; default 0.9'),
+    backoff: fraction(AIMD_DEFAULTS.backoff, 0, 1).describe('the limit is multiplied by this on a drop or a success slower than timeout (once they are a tenth of the answers), 0 < backoff < 1; default 0.9'),
     timeout: duration(1)
       .prefault('5s')
       .describe('a success slower than this counts as a drop; default 5s: set it near the latency your clients give up at'),

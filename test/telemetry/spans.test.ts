@@ -125,10 +125,11 @@ describe('spans for every decision', () => {
 
   it('issue 12: an adaptive reporter adds what it has learnt; portcullis.limit is the limit in force at the decision', async () => {
     const { sc } = await start({ routes: [{ name: 'a', match: { prefix: '/a' }, inflight: { adaptive: { algorithm: 'gradient', min: 7, max: 7 } } }] });
-    // The first request at light load gives the limit its first sample; the ones after it report it.
-    for (let i = 0; i < 3; i++) expect((await request(sc.port, { path: `/a/${i}?ms=5` })).status).toBe(200);
-    const all = await waitFor('3 admitted spans', () => (spans({ decision: 'admitted' }).length === 3 ? spans({ decision: 'admitted' }) : undefined));
-    const last = all.find((x) => x.attributes['url.path'] === '/a/2');
+    // The first request at light load gives the limit its minRTT, the first decision (after ten
+    // answers) its sample RTT; the ones after that report both.
+    for (let i = 0; i < 15; i++) expect((await request(sc.port, { path: `/a/${i}?ms=5` })).status).toBe(200);
+    const all = await waitFor('15 admitted spans', () => (spans({ decision: 'admitted' }).length === 15 ? spans({ decision: 'admitted' }) : undefined));
+    const last = all.find((x) => x.attributes['url.path'] === '/a/14');
     expect(last?.attributes).toMatchObject({ 'portcullis.limiter': 'route:a', 'portcullis.limit': 7, 'portcullis.inflight': 1 });
     for (const key of ['portcullis.limit.min_rtt_ms', 'portcullis.limit.sample_rtt_ms']) {
       const v = last?.attributes[key];

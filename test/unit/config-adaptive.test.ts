@@ -14,7 +14,7 @@ describe('adaptive: good configs', () => {
   it('gradient with every default: the output has adaptive and no max', () => {
     const c = load('inflight:\n  adaptive:\n    algorithm: gradient\n');
     expect(c.inflight).toEqual({
-      adaptive: { algorithm: 'gradient', min: 4, max: 1000, initial: 20, tolerance: 1.5, backoff: 0.9, minRttWindow: 30_000 },
+      adaptive: { algorithm: 'gradient', min: 4, max: 1000, initial: 20, tolerance: 1.25, backoff: 0.9, minRttWindow: 30_000 },
       perClient: 0,
       queue: { size: 0, timeout: 1000 },
     });
@@ -127,7 +127,7 @@ describe('portcullis check', () => {
       exitCode: 0,
       output:
         `OK: a.yaml (version ${version}, 2 routes)\n` +
-        '  global: adaptive gradient: limit 4..1000, starts at 20; tolerance 1.5, backoff 0.9, minRttWindow 30000ms\n' +
+        '  global: adaptive gradient: limit 4..1000, starts at 20; tolerance 1.25, backoff 0.9, minRttWindow 30000ms\n' +
         '  route:api: adaptive aimd: limit 4..40, starts at 20; backoff 0.9, timeout 2000ms\n',
     });
   });

@@ -39,7 +39,7 @@ const SMOOTHING_PRIOR = 4;
  */
 export const DECISION_SAMPLES = 10;
 /** No decision sooner than this many intervals after a change. */
-const SETTLE_INTERVALS = 2;
+const SETTLE_INTERVALS = 3;
 /** minRTT's window when the config has none (AIMD's: it only reports minRTT). */
 export const DEFAULT_MIN_RTT_WINDOW_MS = 30_000;
 /**

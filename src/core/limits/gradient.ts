@@ -8,24 +8,26 @@
  * - latency: sample RTT > tolerance × no-load RTT → limit × max(0.5, tolerance × no-load /
  *   sample), the limit at which latency would be back at the tolerance if it grows linearly
  *   with concurrency (at most halving per interval);
- * - headroom: otherwise, + up to ceil(sqrt(limit)): the full step far below the tolerance,
- *   shrinking to + 1 close to it (fast from small limits, little overshoot to undo). There is
+ * - headroom: otherwise, + up to ceil(sqrt(limit)), and at most a quarter of the limit: the
+ *   full step far below the tolerance, shrinking to + 1 close to it (little overshoot to undo). There is
  *   no "queue" term that grows on its own: Gradient2's grows the limit without bound when the
  *   gradient sits near 0.8 (concurrency-limits PR #134).
  * - neither while the limit is not used (no fresh sample started with ≥ 80 % of it in flight):
  *   a limit well above its in-flight does not cause the latency and holds nothing back; nor
  *   grow after a drop in the interval.
  * - drop: a failed request multiplies the limit by `backoff`, once per RTT interval (one
- *   congestion event, not one per failed request).
+ *   congestion event, not one per failed request), once failures are a tenth of the answers
+ *   (adaptive-base.ts, DROP_SHARE).
  *
  * Where it settles. Against an app with c slots, latency is the service time up to c in flight
  * and grows in proportion beyond, so the limit settles near tolerance × c: with the default
- * 1.5 the app's queue is half its slots (a little queue keeps every slot busy, and latency is
- * at most 1.5 × the no-load one); with 2 it would be as long as the slots, near 2c. Measured in
- * the capacity model (test/unit/limits-gradient.property.test.ts) under 3× overload, once
- * settled, over random apps (c = 10..100, service 2..50 ms ± 0..30 %, open and closed loop):
- * within [1.0c, 1.95c]; typically [1.4c, 1.65c] at c = 20 and [1.43c, 1.5c] at c = 200. An
- * app in lockstep (every answer exactly the service time) reaches 2.1c at c = 10.
+ * 1.25 the app's queue is a quarter of its slots (a little queue keeps every slot busy, and
+ * latency is about 1.25 × the no-load one); with 2 it would be as long as the slots, near 2c.
+ * Measured with tolerance 1.5 in the capacity model (test/unit/limits-gradient.property.test.ts)
+ * under 3× overload, once settled, over random apps (c = 10..100, service 2..50 ms ± 0..30 %,
+ * open and closed loop): within [1.05c, 1.77c]. End to end with the defaults
+ * (test/load/adaptive-capacity.load.test.ts, c = 8 then 4, 50 ms holds): the median limit
+ * 10-12 for c = 8 and 5-6 for c = 4, admitted p99 1.6-1.9 × the unloaded one.
  */
 import type { Clock } from '../clock.ts';
 import { PortcullisError } from '../errors.ts';
@@ -37,6 +39,8 @@ import { AdaptiveBase, checkCommon, checkPositive } from './adaptive-base.ts';
  * work and timer resolution, and a zero one would call every answer congestion.
  */
 export const MIN_RTT_FLOOR_MS = 1;
+/** A headroom decision grows the limit by at most limit / this (and at least 1). */
+const MAX_GROWTH_DIVISOR = 4;
 /** A latency decision shrinks the limit to no less than this share of it. */
 const MAX_SHRINK = 0.5;
 
@@ -77,8 +81,12 @@ export class GradientLimit extends AdaptiveBase {
       this.change(limit * Math.max(MAX_SHRINK, allowed / sampleRtt), 'latency');
     } else if (!dropped) {
       // Full steps far below the tolerance, single ones close to it: less overshoot to undo.
+      // Never more than a quarter of the limit at once: at small limits a sqrt step is a large
+      // share of the app, and the first answers under a raised limit come back before the app's
+      // queue has caught up with it, so they look better than the new limit really is.
       const headroom = (allowed - sampleRtt) / (allowed - noLoadRtt);
-      this.change(limit + Math.max(1, Math.ceil(Math.sqrt(limit) * Math.min(1, headroom))), 'headroom');
+      const step = Math.min(Math.ceil(Math.sqrt(limit) * Math.min(1, headroom)), Math.floor(limit / MAX_GROWTH_DIVISOR));
+      this.change(limit + Math.max(1, step), 'headroom');
     }
   }
 }
