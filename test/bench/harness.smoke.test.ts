@@ -162,8 +162,9 @@ describe('benchmark harness (smoke)', () => {
     }
     const shift = (system: string) => six.runs.find((r) => r.load === 'shift' && r.system === system) as unknown as { series: { limit?: unknown[]; app: unknown[]; goodput: unknown[]; boundariesS: number[] } };
     expect(shift('portcullis-node').series.limit!.length).toBeGreaterThan(3);
-    expect(shift('direct').series.limit).toBeUndefined();
-    for (const s of six.systems) {
+    expect(shift('portcullis-node-adaptive').series.limit!.length).toBeGreaterThan(3);
+    expect(six.runs.find((r) => r.load === 'shift' && r.system === 'direct')).toBeUndefined();
+    for (const s of shifted) {
       expect(shift(s).series.boundariesS).toHaveLength(3);
       expect(shift(s).series.goodput.length).toBe(3);
       expect(shift(s).series.app.length).toBeGreaterThan(3);

@@ -103,10 +103,13 @@ describe.each(RUNTIMES)('adaptive limits (%s)', (runtime) => {
       }),
       env: { OTEL_SDK_DISABLED: 'false', OTEL_TRACES_EXPORTER: 'none', OTEL_METRICS_EXPORTER: 'none' },
     });
-    for (let i = 0; i < 5; i++) expect((await request(sc.port, { path: `/a?ms=10` })).status).toBe(200);
-    const s = await waitFor('minRTT learnt', async () => {
+    // minRTT comes with the first light-load answer, the sample RTT with the first decision
+    // (ten fresh answers, three RTT intervals after the last change).
+    for (let i = 0; i < 15; i++) expect((await request(sc.port, { path: `/a?ms=10` })).status).toBe(200);
+    const s = await waitFor('minRTT and a sample RTT learnt', async () => {
       const st = await sc.stats();
-      return limiter(st, 'global').adaptive?.minRttMs !== undefined ? st : undefined;
+      const a = limiter(st, 'global').adaptive;
+      return a?.minRttMs !== undefined && a.sampleRttMs !== undefined ? st : undefined;
     });
     const g = limiter(s, 'global');
     expect(g.adaptive).toMatchObject({ algorithm: 'gradient', min: 3, max: 40 });
