@@ -2,7 +2,9 @@
  * Adaptive limits end to end, on Node and on Deno (issue 12): a reload switches a busy route
  * limiter from a fixed max to an adaptive limit, between algorithms and back, under steady
  * closed-loop load, and drops nothing; /stats and /metrics show an adaptive limiter's limit in
- * force and what it has learnt; the reload's change is logged as "limit changed".
+ * force and what it has learnt; the reload's change is logged as "limit changed"; a queue in
+ * front of an adaptive limit keeps its timeout, a raise wakes it at once, a lower limit admits
+ * nothing new until the count falls.
  */
 import { afterEach, describe, expect, it } from 'vitest';
 import { request, type Result } from '../helpers/http-client.ts';
@@ -92,6 +94,59 @@ describe.each(RUNTIMES)('adaptive limits (%s)', (runtime) => {
     expect(changes.map((l) => l['algorithm'])).toEqual(['gradient', 'aimd', 'fixed']);
     expect(changes.at(-1)).toMatchObject({ to: 4, changes: 1 });
   }, 120_000);
+
+  it('issue 12: a queue in front of an adaptive limit: the timeout bounds waits, a raise admits at once, a lower one admits nothing new', async () => {
+    const up = await startUpstream();
+    // Bounds that pin the adaptive limit (min = max), so the test decides where it stands.
+    const cfg = (limit: number, timeout: string) =>
+      JSON.stringify(
+        configFor(up.url, {
+          routes: [{ name: 'q', match: { prefix: '/q' }, inflight: { adaptive: { algorithm: 'gradient', min: limit, max: limit }, queue: { size: 4, timeout } } }],
+          reload: { debounce: '10ms' },
+        }),
+      );
+    const cm = configMapVolume(cfg(1, '300ms'));
+    const sc = await startSidecar({ runtime, args: ['--config', cm.file] });
+    const reload = async (text: string) => {
+      const before = (await sc.config()).version;
+      cm.update(text);
+      await waitFor('the reload', async () => (await sc.config()).version !== before, { intervalMs: 5 });
+    };
+
+    // One request holds the only slot; the next waits its 300 ms in the queue and is turned away.
+    const held = request(sc.port, { path: '/q/held?gate=1', timeoutMs: 30_000 });
+    await waitFor('the slot taken', async () => limiter(await sc.stats(), 'route:q').inflight === 1);
+    const t0 = Date.now();
+    const late = await request(sc.port, { path: '/q/late', timeoutMs: 30_000 });
+    expect(late.status).toBe(503);
+    expect(late.headers['x-portcullis-reason']).toBe('queue_timeout');
+    expect(Date.now() - t0).toBeGreaterThanOrEqual(290);
+    expect(Date.now() - t0).toBeLessThan(3000);
+
+    // Two wait (with a long timeout now); raising the limit to 3 admits both at once.
+    await reload(cfg(1, '30s'));
+    const waiting = [request(sc.port, { path: '/q/a?gate=1', timeoutMs: 30_000 }), request(sc.port, { path: '/q/b?gate=1', timeoutMs: 30_000 })];
+    await waitFor('two queued', async () => limiter(await sc.stats(), 'route:q').queued === 2);
+    await reload(cfg(3, '30s'));
+    await waitFor('both admitted after the raise', async () => {
+      const r = limiter(await sc.stats(), 'route:q');
+      return r.inflight === 3 && r.queued === 0 && up.current('/q') === 3 ? r : undefined;
+    });
+    expect(limiter(await sc.stats(), 'route:q').max).toBe(3);
+
+    // Lowered to 1 with 3 in flight: a newcomer waits until the count is below 1 again.
+    await reload(cfg(1, '30s'));
+    const next = request(sc.port, { path: '/q/next', timeoutMs: 30_000 });
+    await waitFor('the newcomer queued', async () => limiter(await sc.stats(), 'route:q').queued === 1);
+    await sleep(200);
+    expect(limiter(await sc.stats(), 'route:q')).toMatchObject({ inflight: 3, queued: 1, max: 1 });
+    expect(up.peak('/q')).toBeLessThanOrEqual(3);
+    up.release();
+    for (const r of [await held, ...(await Promise.all(waiting)), await next]) expect(r.status).toBe(200);
+    const settled = await sc.settled();
+    const q = limiter(settled, 'route:q');
+    expect([q.inflight, q.queued, q.acquired - q.released]).toEqual([0, 0, 0]);
+  }, 60_000);
 
   it('issue 12: /stats and /metrics show the adaptive limiter: the limit in force and what it has learnt', async () => {
     const up: Upstream = await startUpstream();
