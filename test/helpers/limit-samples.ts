@@ -41,6 +41,40 @@ export const stepArb = (o: { outcome?: fc.Arbitrary<ReleaseOutcome>; inflightMax
     { weight: 1, arbitrary: fc.record({ t: fc.constant('retune' as const), min: fc.integer({ min: 1, max: 50 }), span: fc.integer({ min: 0, max: 300 }) }) },
   );
 
+/** Feeds one sample (the object is reused, as the limiter does). */
+const one: LimitSample = { rttMs: 0, inflightAtStart: 0, outcome: 'ignored' };
+export function feed(limit: AdaptiveLimit, rttMs: number, inflightAtStart: number, outcome: ReleaseOutcome = 'success'): void {
+  one.rttMs = rttMs;
+  one.inflightAtStart = inflightAtStart;
+  one.outcome = outcome;
+  limit.onSample(one);
+}
+
+/**
+ * The property both algorithms share: while every sample started with well under the limit in
+ * flight (< 80 %, so the limit is not used), whatever the RTTs, outcomes and gaps, the limit
+ * may fall but never grows.
+ */
+export function neverGrowsWhileUnused(make: (initial: number, clock: FakeClock) => AdaptiveLimit): void {
+  fc.assert(
+    fc.property(
+      fc.integer({ min: 2, max: 500 }),
+      fc.array(fc.record({ rtt: fc.double({ min: 0, max: 1e6, noNaN: true }), share: fc.double({ min: 0, max: 0.79, noNaN: true }), outcome: fc.constantFrom('success' as const, 'success' as const, 'dropped' as const, 'ignored' as const), gap: fc.double({ min: 0, max: 200, noNaN: true }) }), { maxLength: 400 }),
+      (initial, samples) => {
+        const clock = new FakeClock();
+        const limit = make(initial, clock);
+        const { changes } = watch(limit);
+        for (const s of samples) {
+          clock.advance(s.gap);
+          feed(limit, s.rtt, Math.floor(s.share * limit.limit), s.outcome);
+        }
+        for (const c of changes) expect(c.to).toBeLessThan(c.from);
+      },
+    ),
+    { numRuns: 200 },
+  );
+}
+
 /** Records the order of listener calls and changes. */
 export function watch(limit: AdaptiveLimit): { events: string[]; changes: LimitChange[] } {
   const events: string[] = [];

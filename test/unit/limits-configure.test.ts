@@ -4,10 +4,10 @@
  */
 import { describe, expect, it } from 'vitest';
 import { FixedLimit } from '../../src/core/limit-algorithm.ts';
-import { Limiter, QueueEntry } from '../../src/core/limiter.ts';
+import { Limiter, QueueEntry, isAdaptive } from '../../src/core/limiter.ts';
 import type { AimdConfig, GradientConfig } from '../../src/core/limits/adaptive.ts';
 import { AimdLimit } from '../../src/core/limits/aimd.ts';
-import { createAdaptiveLimit, isAdaptiveLimit } from '../../src/core/limits/configure.ts';
+import { createAdaptiveLimit } from '../../src/core/limits/configure.ts';
 import { GradientLimit } from '../../src/core/limits/gradient.ts';
 import { FakeClock } from '../helpers/fake-clock.ts';
 
@@ -25,7 +25,7 @@ describe('createAdaptiveLimit', () => {
     expect(createAdaptiveLimit(aimd(), clock, { start: 7.6 }).limit).toBe(8);
     expect(createAdaptiveLimit(aimd(), clock, { start: Number.NaN }).limit).toBe(10);
     const g = createAdaptiveLimit(gradient(), clock);
-    expect([g.wantsSamples, g.algorithm, isAdaptiveLimit(g), isAdaptiveLimit(new FixedLimit(3))]).toEqual([true, 'gradient', true, false]);
+    expect([g.wantsSamples, g.algorithm, isAdaptive(g), isAdaptive(new FixedLimit(3))]).toEqual([true, 'gradient', true, false]);
     expect(g.snapshot()).toEqual({ algorithm: 'gradient', min: 1, max: 100, minRttMs: undefined, sampleRttMs: undefined });
   });
 });

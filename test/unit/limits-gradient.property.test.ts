@@ -7,13 +7,12 @@
  */
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import type { LimitSample } from '../../src/core/limit-algorithm.ts';
 import type { GradientConfig, LimitChange } from '../../src/core/limits/adaptive.ts';
 import { INTERVAL_MIN_MS } from '../../src/core/limits/adaptive-base.ts';
 import { GradientLimit } from '../../src/core/limits/gradient.ts';
 import { CapacityModel, Simulation } from '../helpers/capacity-model.ts';
 import { FakeClock } from '../helpers/fake-clock.ts';
-import { drive, stepArb, watch } from '../helpers/limit-samples.ts';
+import { drive, feed, neverGrowsWhileUnused, stepArb, watch } from '../helpers/limit-samples.ts';
 
 const config = (o: Partial<GradientConfig> = {}): GradientConfig => ({
   algorithm: 'gradient',
@@ -26,14 +25,6 @@ const config = (o: Partial<GradientConfig> = {}): GradientConfig => ({
   ...o,
 });
 
-/** Feeds one sample (the object is reused, as the limiter does). */
-const sample: LimitSample = { rttMs: 0, inflightAtStart: 0, outcome: 'ignored' };
-function feed(g: GradientLimit, rttMs: number, inflightAtStart: number, outcome: LimitSample['outcome'] = 'success'): void {
-  sample.rttMs = rttMs;
-  sample.inflightAtStart = inflightAtStart;
-  sample.outcome = outcome;
-  g.onSample(sample);
-}
 
 /** `n` successes of `rttMs` at `inflight`, spread over `ms` of clock time. */
 function steady(clock: FakeClock, g: GradientLimit, o: { n: number; ms: number; rttMs: number; inflight: (limit: number) => number }): void {
@@ -72,23 +63,7 @@ describe('gradient limit: invariants under hostile samples', () => {
   });
 
   it('never grows while in-flight stays well below the limit, whatever the RTTs and outcomes', () => {
-    fc.assert(
-      fc.property(
-        fc.integer({ min: 2, max: 500 }),
-        fc.array(fc.record({ rtt: fc.double({ min: 0, max: 1e6, noNaN: true }), share: fc.double({ min: 0, max: 0.79, noNaN: true }), outcome: fc.constantFrom('success' as const, 'success' as const, 'dropped' as const, 'ignored' as const), gap: fc.double({ min: 0, max: 200, noNaN: true }) }), { maxLength: 400 }),
-        (initial, samples) => {
-          const clock = new FakeClock();
-          const g = new GradientLimit(config({ initial }), clock);
-          const { changes } = watch(g);
-          for (const s of samples) {
-            clock.advance(s.gap);
-            feed(g, s.rtt, Math.floor(s.share * g.limit), s.outcome);
-          }
-          for (const c of changes) expect(c.to).toBeLessThan(c.from);
-        },
-      ),
-      { numRuns: 200 },
-    );
+    neverGrowsWhileUnused((initial, clock) => new GradientLimit(config({ initial }), clock));
   });
 });
 

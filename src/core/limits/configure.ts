@@ -3,10 +3,7 @@
  * in place, or switch algorithms) is src/core/limit-config.ts's `LimitKeeper`; a switch passes
  * `start` (the limit in force, clamped into the new [min, max]) so it does not jump under load.
  */
-import type { Clock } from '../clock.ts';
-import type { LimitAlgorithm } from '../limit-algorithm.ts';
-import type { AdaptiveConfig, AdaptiveFactory, AdaptiveLimit } from './adaptive.ts';
-import { startLimit } from './adaptive-base.ts';
+import type { AdaptiveFactory } from './adaptive.ts';
 import { AimdLimit } from './aimd.ts';
 import { GradientLimit } from './gradient.ts';
 
@@ -24,8 +21,3 @@ export const AIMD_DEFAULTS = { backoff: 0.9, timeout: 5_000 } as const;
 
 export const createAdaptiveLimit: AdaptiveFactory = (config, clock, options) =>
   config.algorithm === 'gradient' ? new GradientLimit(config, clock, options?.start) : new AimdLimit(config, clock, options?.start);
-
-export function isAdaptiveLimit(limit: LimitAlgorithm): limit is AdaptiveLimit {
-  const a = limit as Partial<AdaptiveLimit>;
-  return (a.algorithm === 'gradient' || a.algorithm === 'aimd') && typeof a.retune === 'function';
-}
